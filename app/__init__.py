@@ -1,0 +1,23 @@
+"""The model catalog service: an app factory that wires each part through its init_app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config import Settings
+
+from . import api, auth, catalog, cli, errors
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment); connects to nothing, starts nothing."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, static_folder=None)
+    app.config["CATALOG_SETTINGS"] = settings
+    app.json.sort_keys = False  # keep "success" first, as the spec shows it
+    errors.init_app(app)
+    auth.init_app(app, settings)
+    catalog.init_app(app, settings)
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+    return app

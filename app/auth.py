@@ -1,0 +1,91 @@
+"""Bearer-token auth: HS256 tokens signed with JWT_SECRET_KEY, every failure a JSON 401.
+
+flask-jwt-extended answers 422 or 400 for several kinds of bad token by default; each of its
+callbacks is replaced here so that none of those leaks through.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, Response
+from flask_jwt_extended import JWTManager, create_access_token
+
+from config import Settings
+
+from .errors import error_response
+
+log = logging.getLogger(__name__)
+
+jwt = JWTManager()
+
+MESSAGES = {
+    "missing_token": "Send an Authorization header with a Bearer token",
+    "invalid_token": "The token is malformed, has a bad signature or is not an access token",
+    "token_expired": "The token has expired",
+    "missing_exp": "The token has no expiry (exp claim)",
+}
+
+
+def unauthorized(code: str) -> Response:
+    """A 401 in the error envelope, with the challenge RFC 6750 asks for."""
+    # Which kind of failure goes to the log; the token itself never does.
+    log.info("auth failure: %s", code)
+    challenge = "Bearer" if code == "missing_token" else 'Bearer error="invalid_token"'
+    return error_response(401, code, MESSAGES[code], {"WWW-Authenticate": challenge})
+
+
+@jwt.unauthorized_loader
+def _missing(_reason: str) -> Response:
+    return unauthorized("missing_token")
+
+
+@jwt.invalid_token_loader
+def _invalid(_reason: str) -> Response:
+    # The reason may quote parts of the token: it is not passed on.
+    return unauthorized("invalid_token")
+
+
+@jwt.expired_token_loader
+def _expired(_header: dict, _payload: dict) -> Response:
+    return unauthorized("token_expired")
+
+
+@jwt.token_verification_loader
+def _has_expiry(_header: dict, payload: dict) -> bool:
+    # Tokens from the issuing app need only sub and exp; a token that never expires is refused.
+    return "exp" in payload
+
+
+@jwt.token_verification_failed_loader
+def _no_expiry(_header: dict, _payload: dict) -> Response:
+    return unauthorized("missing_exp")
+
+
+@jwt.needs_fresh_token_loader
+@jwt.revoked_token_loader
+@jwt.user_lookup_error_loader
+def _refused(_header: dict, _payload: dict) -> Response:
+    return unauthorized("invalid_token")
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Configure flask-jwt-extended for header-only HS256 tokens."""
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        # Only the header: a token in a query string would end up in access logs.
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_DECODE_AUDIENCE=settings.jwt_audience,
+        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
+        JWT_DECODE_ISSUER=settings.jwt_issuer,
+        JWT_ENCODE_ISSUER=settings.jwt_issuer,
+    )
+    jwt.init_app(app)
+
+
+def issue_token(identity: str, expires_seconds: int) -> str:
+    """An access token for local use (needs an app context)."""
+    return create_access_token(identity=identity, expires_delta=timedelta(seconds=expires_seconds))

@@ -1,0 +1,261 @@
+"""The refresh jobs: fetch → normalise → validate → publish, one catalog at a time.
+
+Any number of processes may run these jobs: the per-catalog lock and the freshness check in
+the store make one upstream call per catalog per interval, whoever makes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+
+from config import Settings
+
+from .curated import CuratedCatalog
+from .normalise import (
+    InvalidDocument,
+    Normalised,
+    OllamaModelInfo,
+    needs_ollama_show,
+    normalise_ollama_tags,
+    normalise_openrouter_embeddings,
+    normalise_openrouter_models,
+    ollama_entries,
+    ollama_model_info,
+)
+from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, Snapshot, llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
+from .store import ProcessStore, StoreUnavailable
+from .upstream import HttpClient, OllamaClient, OpenRouterClient, UpstreamError, UpstreamRateLimited
+
+log = logging.getLogger(__name__)
+
+# A 429's Retry-After is honoured up to this many seconds, so a silly value cannot stop refreshes.
+RATE_LIMIT_CAP_SECONDS = 3600.0
+# Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
+MAX_TICK_SECONDS = 60.0
+
+# Outcomes that mean the catalog was not refreshed when it should have been.
+FAILED_OUTCOMES = frozenset({"failed", "rejected", "lost_lock", "store_unavailable"})
+
+
+class RejectedCatalog(Exception):
+    """A well-formed answer that must not replace the last good snapshot."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshResult:
+    """What one run did, for logs, the CLI and tests."""
+
+    catalog: str
+    outcome: str  # published | failed | rejected | fresh | locked | disabled | lost_lock | store_unavailable
+    duration: float
+    rows: int | None = None
+    skipped: int | None = None
+    message: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in FAILED_OUTCOMES
+
+    def describe(self) -> str:
+        """One line for people: catalog, outcome, rows, duration."""
+        parts = [f"{self.catalog}: {self.outcome}"]
+        if self.rows is not None:
+            parts.append(f"{self.rows} rows ({self.skipped or 0} skipped)")
+        parts.append(f"in {self.duration:.2f}s")
+        if self.message:
+            parts.append(f"- {self.message}")
+        return " ".join(parts)
+
+
+class Refresher:
+    """Runs the refresh of each catalog against the configured upstreams and store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ProcessStore,
+        curated: CuratedCatalog,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._clock = clock
+        self._dimensions = curated.embedding_dimensions()
+        http = HttpClient(settings.upstream_timeout_seconds, settings.upstream_max_bytes)
+        self._openrouter = (
+            OpenRouterClient(http, settings.openrouter_base_url, settings.openrouter_api_key)
+            if settings.openrouter_api_key
+            else None
+        )
+        self._ollama = OllamaClient(http, settings.ollama_base_url)
+        # /api/show answers by digest: a model's capabilities change only with its digest.
+        self._show_cache: dict[str, OllamaModelInfo] = {}
+
+    def enabled(self, catalog: str) -> bool:
+        """Whether this catalog has an upstream to poll (OpenRouter needs a key)."""
+        return catalog == OLLAMA or self._openrouter is not None
+
+    def interval(self, catalog: str) -> float:
+        """Seconds between two upstream calls for this catalog."""
+        if catalog == OLLAMA:
+            return self.settings.ollama_refresh_seconds
+        return self.settings.openrouter_refresh_seconds
+
+    def tick(self, catalog: str) -> float:
+        """Seconds between scheduler runs: the interval cut into equal steps of at most a minute."""
+        interval = self.interval(catalog)
+        return interval / math.ceil(interval / MAX_TICK_SECONDS)
+
+    @property
+    def lock_ttl(self) -> float:
+        """Longer than any run: an Ollama poll makes a tags call and a bounded round of show calls."""
+        return 3 * self.settings.upstream_timeout_seconds + 5
+
+    def run_all(self, catalogs=CATALOGS, force: bool = False) -> list[RefreshResult]:
+        """Run several catalogs one after the other."""
+        return [self.run(catalog, force=force) for catalog in catalogs]
+
+    def run(self, catalog: str, force: bool = False) -> RefreshResult:
+        """One refresh of one catalog; `force` ignores freshness, never the lock."""
+        began = time.monotonic()
+        if not self.enabled(catalog):
+            return self._finish(catalog, began, "disabled", message="OPENROUTER_API_KEY is not set")
+        try:
+            lock = self.store.acquire_lock(catalog, self.lock_ttl)
+        except StoreUnavailable as exc:
+            return self._finish(catalog, began, "store_unavailable", message=str(exc))
+        if lock is None:
+            return self._finish(catalog, began, "locked", message="another process is refreshing")
+        try:
+            previous = self.store.read_status(catalog) or {}
+            now = self._clock()
+            if not force and not self._due(catalog, previous, now):
+                return self._finish(catalog, began, "fresh")
+            try:
+                normalised, snapshot = self._fetch(catalog, now)
+            except (UpstreamError, InvalidDocument, RejectedCatalog) as exc:
+                message = _failure_message(catalog, exc)
+                status = self._failed_status(catalog, previous, now, began, message, exc)
+                # A failed poll is itself news for Ollama; for OpenRouter the last good list stays.
+                unreachable = ollama_unreachable_snapshot(message, now) if catalog == OLLAMA else None
+                outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
+                if not self.store.publish(lock, unreachable, status):
+                    outcome = "lost_lock"
+                return self._finish(catalog, began, outcome, message=message)
+            status = self._success_status(catalog, previous, now, began, normalised)
+            if not self.store.publish(lock, snapshot, status):
+                return self._finish(catalog, began, "lost_lock", message="the refresh lock expired before publishing")
+            return self._finish(catalog, began, "published", len(normalised.rows), normalised.skipped)
+        except StoreUnavailable as exc:
+            return self._finish(catalog, began, "store_unavailable", message=str(exc))
+        finally:
+            self.store.release_lock(lock)
+
+    def _fetch(self, catalog: str, now: float) -> tuple[Normalised, Snapshot]:
+        if catalog == LLMS:
+            normalised = normalise_openrouter_models(self._openrouter.models())
+            _require_rows(normalised)
+            return normalised, llm_snapshot(normalised.rows, "api", now)
+        if catalog == EMBEDDINGS:
+            document = self._openrouter.embedding_models()
+            normalised = normalise_openrouter_embeddings(document, self._dimensions)
+            _require_rows(normalised)
+            return normalised, llm_snapshot(normalised.rows, "api", now)
+        document = self._ollama.tags()
+        normalised = normalise_ollama_tags(document, self._ollama_infos(ollama_entries(document)))
+        return normalised, ollama_snapshot(normalised.rows, now)
+
+    def _ollama_infos(self, entries: list) -> dict[str, OllamaModelInfo]:
+        """/api/show results for entries whose tags do not list capabilities, cached by digest."""
+        infos: dict[str, OllamaModelInfo] = {}
+        digests: set[str] = set()
+        deadline = time.monotonic() + self.settings.upstream_timeout_seconds
+        for entry in entries:
+            if not needs_ollama_show(entry) or not isinstance(entry.get("name"), str):
+                continue
+            name, digest = entry["name"], str(entry.get("digest") or entry["name"])
+            digests.add(digest)
+            if digest in self._show_cache:
+                infos[name] = self._show_cache[digest]
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                continue  # Names and families decide for the rest; show is asked next poll.
+            try:
+                info = ollama_model_info(self._ollama.show(name, timeout_seconds=remaining))
+            except (UpstreamError, InvalidDocument) as exc:
+                log.info("no /api/show answer for %s: %s", name, exc)
+                continue
+            self._show_cache[digest] = infos[name] = info
+        for stale in self._show_cache.keys() - digests:
+            del self._show_cache[stale]
+        return infos
+
+    def _due(self, catalog: str, status: dict, now: float) -> bool:
+        next_attempt = status.get("next_attempt_at")
+        if not isinstance(next_attempt, (int, float)):
+            return True
+        wait = next_attempt - now
+        # A wait longer than any we schedule means the clock jumped back: refresh now.
+        if wait > max(self.interval(catalog), RATE_LIMIT_CAP_SECONDS) + self.tick(catalog):
+            return True
+        # Ticks fire a few milliseconds either side of the due time; do not wait a whole tick for that.
+        return wait <= min(1.0, 0.05 * self.tick(catalog))
+
+    def _success_status(self, catalog, previous, now, began, normalised: Normalised) -> dict:
+        return {
+            **previous,
+            "catalog": catalog,
+            "outcome": "ok",
+            "last_attempt": now,
+            "last_success": now,
+            "consecutive_failures": 0,
+            "rows": len(normalised.rows),
+            "skipped_rows": normalised.skipped,
+            "duration_seconds": round(time.monotonic() - began, 3),
+            "next_attempt_at": now + self.interval(catalog),
+        }
+
+    def _failed_status(self, catalog, previous, now, began, message, exc) -> dict:
+        failures = int(previous.get("consecutive_failures") or 0) + 1
+        # Back off from one tick, doubling, up to the interval; jitter spreads replicas apart.
+        wait = min(self.interval(catalog), self.tick(catalog) * 2 ** (failures - 1))
+        wait *= random.uniform(0.8, 1.0)
+        if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
+            wait = max(wait, min(exc.retry_after, RATE_LIMIT_CAP_SECONDS))
+        return {
+            **previous,
+            "catalog": catalog,
+            "outcome": "failed",
+            "last_attempt": now,
+            "last_error": message,
+            "last_error_at": now,
+            "consecutive_failures": failures,
+            "duration_seconds": round(time.monotonic() - began, 3),
+            "next_attempt_at": now + wait,
+        }
+
+    def _finish(self, catalog, began, outcome, rows=None, skipped=None, message=None) -> RefreshResult:
+        result = RefreshResult(catalog, outcome, time.monotonic() - began, rows, skipped, message)
+        level = logging.WARNING if result.failed else logging.INFO
+        if outcome in ("fresh", "locked", "disabled"):
+            level = logging.DEBUG
+        log.log(level, "refresh %s", result.describe())
+        return result
+
+
+def _require_rows(normalised: Normalised) -> None:
+    if not normalised.rows:
+        raise RejectedCatalog(f"the answer had no usable models ({normalised.skipped} malformed)")
+
+
+def _failure_message(catalog: str, exc: Exception) -> str:
+    if isinstance(exc, InvalidDocument):
+        upstream = "Ollama" if catalog == OLLAMA else "OpenRouter"
+        return f"{upstream} sent an unexpected answer: {exc}"
+    return str(exc)

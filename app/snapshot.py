@@ -1,0 +1,52 @@
+"""Snapshots: a catalog answer encoded once, so that serving it is sending bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+# The names of the three catalogs, used as store keys, job ids and status names.
+LLMS = "openrouter"
+EMBEDDINGS = "embeddings"
+OLLAMA = "ollama"
+CATALOGS = (LLMS, EMBEDDINGS, OLLAMA)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The exact response body of one catalog answer, with its ETag."""
+
+    body: bytes
+    etag: str
+    rows: int
+    fetched_at: float | None = None  # Unix time of the upstream fetch; None for curated data
+
+    @classmethod
+    def from_data(cls, data: dict, fetched_at: float | None = None) -> Snapshot:
+        """Encode the `data` member of the success envelope."""
+        body = json.dumps(
+            {"success": True, "data": data}, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        # The ETag depends on the bytes alone, so an unchanged catalog keeps its ETag.
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        return cls(body=body, etag=etag, rows=len(data["models"]), fetched_at=fetched_at)
+
+
+def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None) -> Snapshot:
+    """An LLM or embedding list; `total` is sent with live data, as the spec has it."""
+    data: dict = {"models": rows, "source": source}
+    if source == "api":
+        data["total"] = len(rows)
+    return Snapshot.from_data(data, fetched_at)
+
+
+def ollama_snapshot(rows: list[dict], fetched_at: float) -> Snapshot:
+    """The models pulled into a reachable Ollama."""
+    return Snapshot.from_data({"models": rows, "source": "ollama", "total": len(rows)}, fetched_at)
+
+
+def ollama_unreachable_snapshot(error: str, fetched_at: float | None = None) -> Snapshot:
+    """Ollama could not be polled; `error` is a short message for people."""
+    data = {"models": [], "source": "ollama_unreachable", "total": 0, "error": error}
+    return Snapshot.from_data(data, fetched_at)

@@ -1,0 +1,270 @@
+"""The snapshot store: a process tier always, a Redis tier when REDIS_URL is set.
+
+The request path only reads; the refresher writes. Writes are fenced by a per-catalog lock,
+so a refresher that lost its lock (it ran past the TTL) cannot publish over a newer run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+import threading
+import time
+
+import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.retry import Retry
+
+from .snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(RuntimeError):
+    """The shared store cannot be reached; the caller decides what that means."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshLock:
+    """Proof that this process may refresh one catalog until `expires_at` (monotonic)."""
+
+    name: str
+    token: str
+    expires_at: float
+
+
+class ProcessStore:
+    """The process tier alone: the embedded default, one process, nothing to install."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, Snapshot] = {}
+        self._statuses: dict[str, dict] = {}
+        self._locks: dict[str, RefreshLock] = {}
+        self._mutex = threading.Lock()
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes see what this store holds."""
+        return False
+
+    def read(self, name: str) -> Snapshot | None:
+        """The newest snapshot of a catalog this process knows of."""
+        return self._snapshots.get(name)
+
+    def read_status(self, name: str) -> dict | None:
+        """The refresh status of a catalog, as its last run wrote it."""
+        return self._statuses.get(name)
+
+    def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
+        """Take the refresh lock of a catalog, or None when another run holds it."""
+        with self._mutex:
+            held = self._locks.get(name)
+            if held is not None and held.expires_at > time.monotonic():
+                return None
+            lock = _new_lock(name, ttl_seconds)
+            self._locks[name] = lock
+            return lock
+
+    def release_lock(self, lock: RefreshLock) -> None:
+        """Give the lock back, if it is still ours."""
+        with self._mutex:
+            if self._locks.get(lock.name) == lock:
+                del self._locks[lock.name]
+
+    def publish(self, lock: RefreshLock, snapshot: Snapshot | None, status: dict) -> bool:
+        """Store a new snapshot (None: status only) atomically; False when the lock was lost."""
+        with self._mutex:
+            if not self._holds(lock):
+                return False
+            self._remember(lock.name, snapshot, status)
+            return True
+
+    def _holds(self, lock: RefreshLock) -> bool:
+        return self._locks.get(lock.name) == lock and lock.expires_at > time.monotonic()
+
+    def _remember(self, name: str, snapshot: Snapshot | None, status: dict) -> None:
+        if snapshot is not None:
+            self._snapshots[name] = snapshot
+        self._statuses[name] = status
+
+    def ping(self) -> bool:
+        """Whether the shared tier answers; the process tier always does."""
+        return True
+
+
+class RedisStore(ProcessStore):
+    """Redis, shared by every worker and replica, in front of the process tier."""
+
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "catalog:",
+        check_seconds: float = 0.5,
+        timeout_seconds: float = 0.25,
+        error_backoff_seconds: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self._prefix = key_prefix
+        self._check_seconds = check_seconds
+        self._error_backoff_seconds = error_backoff_seconds
+        self._next_check: dict[str, float] = {}
+        self._failing = False
+        # The request path's client fails fast: one try, sub-second timeouts. redis-py's
+        # defaults (5 s timeouts, retries with backoff) can hold a request for a minute.
+        self._fast = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_seconds,
+            socket_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        # The refresher may wait a little for Redis: it runs in the background.
+        self._patient = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=1, base=0.1), 2),
+        )
+        self._publish_script = self._patient.register_script(_PUBLISH_LUA)
+        self._release_script = self._patient.register_script(_RELEASE_LUA)
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}:{name}"
+
+    def read(self, name: str) -> Snapshot | None:
+        local = self._snapshots.get(name)
+        now = time.monotonic()
+        if now < self._next_check.get(name, 0.0):
+            return local
+        # Claim the check before doing it, so concurrent requests serve the local copy.
+        self._next_check[name] = now + self._check_seconds
+        key = self._key("snapshot", name)
+        try:
+            etag = self._fast.hget(key, "etag")
+            if etag is None or (local is not None and etag.decode() == local.etag):
+                self._mark_healthy()
+                return local
+            fields = self._fast.hgetall(key)
+        except redis.RedisError as exc:
+            self._next_check[name] = now + self._error_backoff_seconds
+            self._mark_failing(exc)
+            return local
+        self._mark_healthy()
+        snapshot = _snapshot_from_fields(fields)
+        if snapshot is None:
+            return local
+        self._snapshots[name] = snapshot
+        return snapshot
+
+    def read_status(self, name: str) -> dict | None:
+        try:
+            raw = self._patient.get(self._key("status", name))
+        except redis.RedisError as exc:
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        return json.loads(raw) if raw else None
+
+    def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
+        lock = _new_lock(name, ttl_seconds)
+        try:
+            taken = self._patient.set(
+                self._key("lock", name), lock.token, nx=True, px=int(ttl_seconds * 1000)
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        return lock if taken else None
+
+    def release_lock(self, lock: RefreshLock) -> None:
+        try:
+            self._release_script(keys=[self._key("lock", lock.name)], args=[lock.token])
+        except redis.RedisError as exc:
+            # The TTL frees it anyway.
+            log.warning("could not release the %s refresh lock: %s", lock.name, _redis_problem(exc))
+
+    def publish(self, lock: RefreshLock, snapshot: Snapshot | None, status: dict) -> bool:
+        fields: list = []
+        if snapshot is not None:
+            fields = [
+                "body", snapshot.body,
+                "etag", snapshot.etag,
+                "rows", snapshot.rows,
+                "fetched_at", repr(snapshot.fetched_at) if snapshot.fetched_at is not None else "",
+            ]  # fmt: skip
+        keys = [
+            self._key("lock", lock.name),
+            self._key("snapshot", lock.name),
+            self._key("status", lock.name),
+        ]
+        try:
+            # One script: the lock check, the snapshot and the status land together or not at all.
+            done = self._publish_script(keys=keys, args=[lock.token, json.dumps(status), *fields])
+        except redis.RedisError as exc:
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        if done:
+            with self._mutex:
+                self._remember(lock.name, snapshot, status)
+        return bool(done)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._fast.ping())
+        except redis.RedisError:
+            return False
+
+    def _mark_failing(self, exc: Exception) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("Redis is not answering, serving the process tier: %s", _redis_problem(exc))
+
+    def _mark_healthy(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("Redis answers again")
+
+
+def _new_lock(name: str, ttl_seconds: float) -> RefreshLock:
+    return RefreshLock(name, secrets.token_hex(16), time.monotonic() + ttl_seconds)
+
+
+def _snapshot_from_fields(fields: dict[bytes, bytes]) -> Snapshot | None:
+    try:
+        fetched_at = fields[b"fetched_at"].decode()
+        return Snapshot(
+            body=fields[b"body"],
+            etag=fields[b"etag"].decode(),
+            rows=int(fields[b"rows"]),
+            fetched_at=float(fetched_at) if fetched_at else None,
+        )
+    except (KeyError, ValueError):
+        log.warning("ignoring a malformed snapshot in Redis")
+        return None
+
+
+def _redis_problem(exc: Exception) -> str:
+    # redis-py messages name host and port, never the password; keep only the class and text.
+    return f"{type(exc).__name__}: {exc}"
+
+
+# KEYS: lock, snapshot, status. ARGV: token, status JSON, then snapshot field/value pairs.
+_PUBLISH_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if #ARGV > 2 then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+end
+redis.call('SET', KEYS[3], ARGV[2])
+return 1
+"""
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""

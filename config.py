@@ -1,0 +1,152 @@
+"""Settings read from the environment: the one place the service looks at os.environ."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+# Only ever used by the embedded development run, which says so in a warning.
+DEV_JWT_SECRET = "dev-only-secret-not-for-production-use-0123456789"
+MIN_JWT_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; start-up must stop."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told, with the defaults of DESIGN.md."""
+
+    jwt_secret_key: str = dataclasses.field(repr=False)
+    app_env: str = "production"
+    redis_url: str | None = None
+    redis_key_prefix: str = "catalog:"
+    openrouter_api_key: str | None = dataclasses.field(default=None, repr=False)
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    ollama_base_url: str = "http://localhost:11434"
+    openrouter_refresh_seconds: float = 900.0
+    ollama_refresh_seconds: float = 30.0
+    upstream_timeout_seconds: float = 10.0
+    upstream_max_bytes: int = 16 * 1024 * 1024
+    scheduler_enabled: bool = False
+    snapshot_check_seconds: float = 0.5
+    redis_timeout_seconds: float = 0.25
+    curated_dir: Path = PROJECT_ROOT / "curated"
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env == "development"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every variable; raise ConfigError naming the bad one."""
+        env = os.environ if environ is None else environ
+        app_env = _choice(env, "APP_ENV", ("production", "development"), "production")
+        development = app_env == "development"
+
+        secret = env.get("JWT_SECRET_KEY", "")
+        if not secret:
+            if not development:
+                raise ConfigError(
+                    "JWT_SECRET_KEY is not set: set it to the HS256 secret shared with the "
+                    "application that issues tokens (at least 32 bytes)"
+                )
+            log.warning("JWT_SECRET_KEY is not set: using the built-in development secret")
+            secret = DEV_JWT_SECRET
+        elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            message = f"JWT_SECRET_KEY is shorter than {MIN_JWT_SECRET_BYTES} bytes"
+            if not development:
+                raise ConfigError(message)
+            log.warning("%s: accepted only because APP_ENV=development", message)
+
+        settings = cls(
+            jwt_secret_key=secret,
+            app_env=app_env,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_key_prefix=env.get("REDIS_KEY_PREFIX", "catalog:"),
+            openrouter_api_key=env.get("OPENROUTER_API_KEY") or None,
+            openrouter_base_url=_url(env, "OPENROUTER_BASE_URL", cls.openrouter_base_url),
+            ollama_base_url=_url(env, "OLLAMA_BASE_URL", cls.ollama_base_url),
+            openrouter_refresh_seconds=_positive(env, "OPENROUTER_REFRESH_SECONDS", 900),
+            ollama_refresh_seconds=_positive(env, "OLLAMA_REFRESH_SECONDS", 30),
+            upstream_timeout_seconds=_positive(env, "UPSTREAM_TIMEOUT_SECONDS", 10),
+            upstream_max_bytes=int(_positive(env, "UPSTREAM_MAX_BYTES", 16 * 1024 * 1024)),
+            scheduler_enabled=_flag(env, "SCHEDULER_ENABLED", default=development),
+            snapshot_check_seconds=_positive(env, "SNAPSHOT_CHECK_SECONDS", 0.5),
+            redis_timeout_seconds=_positive(env, "REDIS_TIMEOUT_SECONDS", 0.25),
+            curated_dir=Path(env.get("CURATED_DIR") or PROJECT_ROOT / "curated"),
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            jwt_issuer=env.get("JWT_ISSUER") or None,
+            host=env.get("HOST") or "127.0.0.1",
+            port=_port(env, "PORT", 8000),
+        )
+        if settings.redis_url:
+            _check_redis_url(settings.redis_url)
+        return settings
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name} must be a port number, got {raw!r}")
+    return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # The value may carry credentials: name the variable, not the value.
+        raise ConfigError(f"{name} must be an http(s) URL with a host")
+    return value
+
+
+def _check_redis_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
