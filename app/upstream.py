@@ -48,7 +48,6 @@ class HttpClient:
         self.max_bytes = max_bytes
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self.session.max_redirects = 0
 
     def request_json(
         self,

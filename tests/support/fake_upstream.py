@@ -17,6 +17,14 @@ def fixture_bytes(relative: str) -> bytes:
     return (FIXTURES / relative).read_bytes()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # Clients that hang up mid-answer (deadlines, byte caps) are what the tests provoke.
+        pass
+
+
 @dataclasses.dataclass
 class Route:
     """What the server answers on one method and path."""
@@ -45,8 +53,7 @@ class FakeUpstream:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
