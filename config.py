@@ -37,18 +37,32 @@ class Settings:
     ollama_refresh_seconds: float = 30.0
     upstream_timeout_seconds: float = 10.0
     upstream_max_bytes: int = 16 * 1024 * 1024
-    scheduler_enabled: bool = False
+    scheduler_enabled: bool | None = None  # None: not said, see runs_scheduler()
     snapshot_check_seconds: float = 0.5
     redis_timeout_seconds: float = 0.25
     curated_dir: Path = PROJECT_ROOT / "curated"
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
-    host: str = "127.0.0.1"
+    host: str | None = None  # None: each entry point's own default
     port: int = 8000
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @property
     def is_development(self) -> bool:
         return self.app_env == "development"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line, a response or an error."""
+        return tuple(value for value in (self.jwt_secret_key, self.openrouter_api_key) if value)
+
+    def runs_scheduler(self, embedded: bool) -> bool:
+        """Whether this web process runs the refresh jobs: as SCHEDULER_ENABLED says, else
+        when nothing else would (the embedded run, or no Redis to share snapshots through)."""
+        if self.scheduler_enabled is not None:
+            return self.scheduler_enabled
+        return embedded or not self.redis_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,14 +98,16 @@ class Settings:
             ollama_refresh_seconds=_positive(env, "OLLAMA_REFRESH_SECONDS", 30),
             upstream_timeout_seconds=_positive(env, "UPSTREAM_TIMEOUT_SECONDS", 10),
             upstream_max_bytes=int(_positive(env, "UPSTREAM_MAX_BYTES", 16 * 1024 * 1024)),
-            scheduler_enabled=_flag(env, "SCHEDULER_ENABLED", default=development),
+            scheduler_enabled=_flag(env, "SCHEDULER_ENABLED"),
             snapshot_check_seconds=_positive(env, "SNAPSHOT_CHECK_SECONDS", 0.5),
             redis_timeout_seconds=_positive(env, "REDIS_TIMEOUT_SECONDS", 0.25),
             curated_dir=Path(env.get("CURATED_DIR") or PROJECT_ROOT / "curated"),
             jwt_audience=env.get("JWT_AUDIENCE") or None,
             jwt_issuer=env.get("JWT_ISSUER") or None,
-            host=env.get("HOST") or "127.0.0.1",
+            host=env.get("HOST") or None,
             port=_port(env, "PORT", 8000),
+            log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+            log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
@@ -127,10 +143,10 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
     raw = env.get(name, "").strip().lower()
     if not raw:
-        return default
+        return None
     if raw in ("1", "true", "yes", "on"):
         return True
     if raw in ("0", "false", "no", "off"):

@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import Settings
 
-from . import api, auth, catalog, cli, errors
+from . import api, auth, catalog, cli, errors, metrics, ops
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -18,6 +18,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     auth.init_app(app, settings)
     catalog.init_app(app, settings)
+    metrics.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app

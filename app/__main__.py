@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -10,23 +9,24 @@ from config import ConfigError, Settings
 
 from . import create_app
 from .curated import CuratedDataError
+from .logs import configure_logging
 from .scheduler import build_scheduler
 
 
 def main() -> int:
     """Start the scheduler (when enabled) and serve on HOST:PORT (default 127.0.0.1:8000)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # This entry point is the development run unless told otherwise.
     environ = {"APP_ENV": "development", **os.environ}
     try:
         settings = Settings.from_env(environ)
+        configure_logging(settings)
         app = create_app(settings)
     except (ConfigError, CuratedDataError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
-    if settings.scheduler_enabled:
+    if settings.runs_scheduler(embedded=True):
         build_scheduler(app.extensions["catalog"].refresher).start()
-    app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
+    app.run(host=settings.host or "127.0.0.1", port=settings.port, threaded=True, use_reloader=False)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, request
 from flask_jwt_extended import jwt_required
 
 from .catalog import get_catalog
@@ -33,6 +33,13 @@ def openrouter_embeddings() -> Response:
 def ollama_models() -> Response:
     """Inference models pulled into the local Ollama, or why it could not be reached."""
     return _send(OLLAMA)
+
+
+@bp.get("/status")
+@jwt_required()
+def refresh_status() -> Response:
+    """Per catalog: source served, fetched_at, age, last error, failures in a row, next run."""
+    return jsonify({"success": True, "data": {"catalogs": get_catalog().status_report()}})
 
 
 def _send(catalog: str) -> Response:

@@ -31,7 +31,7 @@ MESSAGES = {
 def unauthorized(code: str) -> Response:
     """A 401 in the error envelope, with the challenge RFC 6750 asks for."""
     # Which kind of failure goes to the log; the token itself never does.
-    log.info("auth failure: %s", code)
+    log.info("auth failure: %s", code, extra={"event": "auth_failure", "kind": code})
     challenge = "Bearer" if code == "missing_token" else 'Bearer error="invalid_token"'
     return error_response(401, code, MESSAGES[code], {"WWW-Authenticate": challenge})
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from datetime import datetime, timezone
 
 from flask import Flask, current_app
 
 from config import Settings
 
 from .curated import CuratedCatalog, load_curated
+from .logs import mask_secrets
 from .refresh import Refresher
-from .snapshot import EMBEDDINGS, LLMS, OLLAMA, Snapshot, llm_snapshot, ollama_unreachable_snapshot
+from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, Snapshot, llm_snapshot, ollama_unreachable_snapshot
 from .store import ProcessStore, RedisStore
 
 OLLAMA_NOT_POLLED = "Ollama has not been polled yet"
@@ -35,6 +38,37 @@ class Catalog:
             return self.curated[catalog]
         # A live snapshot is served however old it is: stale live data beats curated data.
         return self.store.read(catalog) or self.fallback[catalog]
+
+    def status_report(self, read_statuses: bool = True) -> dict[str, dict]:
+        """Per catalog: what is served, how old it is, and how refreshing it goes."""
+        now = time.time()
+        statuses = self.store.read_statuses(CATALOGS) if read_statuses else {}
+        report = {}
+        for name in CATALOGS:
+            snapshot = self.snapshot(name)
+            status = statuses.get(name) or {}
+            fetched_at = snapshot.fetched_at
+            last_error = status.get("last_error")
+            report[name] = {
+                "source": snapshot.source,
+                "rows": snapshot.rows,
+                "fetched_at": _iso(fetched_at),
+                # Never negative, even when a clock jumped back.
+                "age_seconds": round(max(0.0, now - fetched_at), 1) if fetched_at else None,
+                "last_attempt": _iso(status.get("last_attempt")),
+                "last_success": _iso(status.get("last_success")),
+                "last_error": mask_secrets(last_error, self.settings.secrets) if last_error else None,
+                "consecutive_failures": int(status.get("consecutive_failures") or 0),
+                "skipped_rows": status.get("skipped_rows"),
+                "next_run": _iso(status.get("next_attempt_at")) if self.refresher.enabled(name) else None,
+            }
+        return report
+
+
+def _iso(timestamp) -> str | None:
+    if not isinstance(timestamp, (int, float)):
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def build_catalog(settings: Settings) -> Catalog:

@@ -8,8 +8,9 @@ import sys
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from prometheus_client import start_http_server
 
 from .auth import issue_token
 from .catalog import get_catalog
@@ -60,21 +61,25 @@ def status_command() -> None:
 
 
 @models_cli.command("scheduler")
-def scheduler_command() -> None:
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Also serve this process's refresh metrics on this port.")
+def scheduler_command(metrics_port: int | None) -> None:
     """Run the refresh jobs in the foreground until SIGTERM or Ctrl-C: the refresher process."""
-    scheduler = build_scheduler(get_catalog().refresher, blocking=True)
+    refresher = get_catalog().refresher
+    scheduler = build_scheduler(refresher, blocking=True)
+    if metrics_port:
+        start_http_server(metrics_port, registry=current_app.extensions["metrics"].registry)
 
     def stop(signum, _frame):
         click.echo(f"received signal {signum}, stopping the scheduler", err=True)
-        # wait=False: a run in progress is abandoned; its lock expires by its TTL.
+        # A run in progress publishes nothing from now on; its lock expires by its TTL.
+        refresher.stopping.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     click.echo("refresher running; Ctrl-C or SIGTERM stops it", err=True)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    scheduler.start()
 
 
 def init_app(app: Flask) -> None:

@@ -10,12 +10,14 @@ import dataclasses
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 
 from config import Settings
 
 from .curated import CuratedCatalog
+from .logs import mask_secrets
 from .normalise import (
     InvalidDocument,
     Normalised,
@@ -40,6 +42,8 @@ MAX_TICK_SECONDS = 60.0
 
 # Outcomes that mean the catalog was not refreshed when it should have been.
 FAILED_OUTCOMES = frozenset({"failed", "rejected", "lost_lock", "store_unavailable"})
+# Outcomes that made no upstream call and changed nothing: logged at DEBUG only.
+IDLE_OUTCOMES = frozenset({"fresh", "locked", "disabled"})
 
 
 class RejectedCatalog(Exception):
@@ -51,7 +55,7 @@ class RefreshResult:
     """What one run did, for logs, the CLI and tests."""
 
     catalog: str
-    outcome: str  # published | failed | rejected | fresh | locked | disabled | lost_lock | store_unavailable
+    outcome: str  # published | failed | rejected | fresh | locked | disabled | lost_lock | store_unavailable | abandoned
     duration: float
     rows: int | None = None
     skipped: int | None = None
@@ -95,6 +99,10 @@ class Refresher:
         self._ollama = OllamaClient(http, settings.ollama_base_url)
         # /api/show answers by digest: a model's capabilities change only with its digest.
         self._show_cache: dict[str, OllamaModelInfo] = {}
+        # Called with every result (metrics count them).
+        self.observers: list[Callable[[RefreshResult], None]] = []
+        # Set on shutdown: a run in progress publishes nothing; its lock expires by its TTL.
+        self.stopping = threading.Event()
 
     def enabled(self, catalog: str) -> bool:
         """Whether this catalog has an upstream to poll (OpenRouter needs a key)."""
@@ -139,18 +147,20 @@ class Refresher:
             try:
                 normalised, snapshot = self._fetch(catalog, now)
             except (UpstreamError, InvalidDocument, RejectedCatalog) as exc:
-                message = _failure_message(catalog, exc)
+                message = mask_secrets(_failure_message(catalog, exc), self.settings.secrets)
                 status = self._failed_status(catalog, previous, now, began, message, exc)
                 # A failed poll is itself news for Ollama; for OpenRouter the last good list stays.
-                unreachable = ollama_unreachable_snapshot(message, now) if catalog == OLLAMA else None
+                snapshot = ollama_unreachable_snapshot(message, now) if catalog == OLLAMA else None
                 outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
-                if not self.store.publish(lock, unreachable, status):
-                    outcome = "lost_lock"
-                return self._finish(catalog, began, outcome, message=message)
-            status = self._success_status(catalog, previous, now, began, normalised)
+                rows = skipped = None
+            else:
+                status = self._success_status(catalog, previous, now, began, normalised)
+                outcome, rows, skipped, message = "published", len(normalised.rows), normalised.skipped, None
+            if self.stopping.is_set():
+                return self._finish(catalog, began, "abandoned", message="shutting down")
             if not self.store.publish(lock, snapshot, status):
                 return self._finish(catalog, began, "lost_lock", message="the refresh lock expired before publishing")
-            return self._finish(catalog, began, "published", len(normalised.rows), normalised.skipped)
+            return self._finish(catalog, began, outcome, rows, skipped, message)
         except StoreUnavailable as exc:
             return self._finish(catalog, began, "store_unavailable", message=str(exc))
         finally:
@@ -243,9 +253,13 @@ class Refresher:
     def _finish(self, catalog, began, outcome, rows=None, skipped=None, message=None) -> RefreshResult:
         result = RefreshResult(catalog, outcome, time.monotonic() - began, rows, skipped, message)
         level = logging.WARNING if result.failed else logging.INFO
-        if outcome in ("fresh", "locked", "disabled"):
+        if outcome in IDLE_OUTCOMES:
             level = logging.DEBUG
-        log.log(level, "refresh %s", result.describe())
+        fields = {"event": "refresh", "catalog": catalog, "outcome": outcome, "rows": rows, "skipped": skipped,
+                  "duration_ms": round(result.duration * 1000, 1), "error": message if result.failed else None}
+        log.log(level, "refresh %s", result.describe(), extra=fields)
+        for observer in self.observers:
+            observer(result)
         return result
 
 

@@ -19,6 +19,7 @@ class Snapshot:
 
     body: bytes
     etag: str
+    source: str  # the `source` value inside the body
     rows: int
     fetched_at: float | None = None  # Unix time of the upstream fetch; None for curated data
 
@@ -30,7 +31,7 @@ class Snapshot:
         ).encode("utf-8")
         # The ETag depends on the bytes alone, so an unchanged catalog keeps its ETag.
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-        return cls(body=body, etag=etag, rows=len(data["models"]), fetched_at=fetched_at)
+        return cls(body=body, etag=etag, source=data["source"], rows=len(data["models"]), fetched_at=fetched_at)
 
 
 def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None) -> Snapshot:

@@ -12,6 +12,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -43,6 +44,8 @@ class ProcessStore:
         self._statuses: dict[str, dict] = {}
         self._locks: dict[str, RefreshLock] = {}
         self._mutex = threading.Lock()
+        # Called with the operation's name whenever the shared tier fails (metrics count them).
+        self.on_shared_error: Callable[[str], None] = lambda operation: None
 
     @property
     def shared(self) -> bool:
@@ -56,6 +59,10 @@ class ProcessStore:
     def read_status(self, name: str) -> dict | None:
         """The refresh status of a catalog, as its last run wrote it."""
         return self._statuses.get(name)
+
+    def read_statuses(self, names: tuple[str, ...]) -> dict[str, dict | None]:
+        """Several statuses at once, for the request path: never waits long, never raises."""
+        return {name: self._statuses.get(name) for name in names}
 
     def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
         """Take the refresh lock of a catalog, or None when another run holds it."""
@@ -152,7 +159,7 @@ class RedisStore(ProcessStore):
             fields = self._fast.hgetall(key)
         except redis.RedisError as exc:
             self._next_check[name] = now + self._error_backoff_seconds
-            self._mark_failing(exc)
+            self._mark_failing("read", exc)
             return local
         self._mark_healthy()
         snapshot = _snapshot_from_fields(fields)
@@ -165,8 +172,18 @@ class RedisStore(ProcessStore):
         try:
             raw = self._patient.get(self._key("status", name))
         except redis.RedisError as exc:
+            self.on_shared_error("read_status")
             raise StoreUnavailable(_redis_problem(exc)) from None
         return json.loads(raw) if raw else None
+
+    def read_statuses(self, names: tuple[str, ...]) -> dict[str, dict | None]:
+        try:
+            raws = self._fast.mget([self._key("status", name) for name in names])
+        except redis.RedisError as exc:
+            self._mark_failing("read_status", exc)
+            return super().read_statuses(names)
+        self._mark_healthy()
+        return {name: json.loads(raw) if raw else None for name, raw in zip(names, raws)}
 
     def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
         lock = _new_lock(name, ttl_seconds)
@@ -175,6 +192,7 @@ class RedisStore(ProcessStore):
                 self._key("lock", name), lock.token, nx=True, px=int(ttl_seconds * 1000)
             )
         except redis.RedisError as exc:
+            self.on_shared_error("lock")
             raise StoreUnavailable(_redis_problem(exc)) from None
         return lock if taken else None
 
@@ -191,6 +209,7 @@ class RedisStore(ProcessStore):
             fields = [
                 "body", snapshot.body,
                 "etag", snapshot.etag,
+                "source", snapshot.source,
                 "rows", snapshot.rows,
                 "fetched_at", repr(snapshot.fetched_at) if snapshot.fetched_at is not None else "",
             ]  # fmt: skip
@@ -203,6 +222,7 @@ class RedisStore(ProcessStore):
             # One script: the lock check, the snapshot and the status land together or not at all.
             done = self._publish_script(keys=keys, args=[lock.token, json.dumps(status), *fields])
         except redis.RedisError as exc:
+            self.on_shared_error("publish")
             raise StoreUnavailable(_redis_problem(exc)) from None
         if done:
             with self._mutex:
@@ -213,9 +233,11 @@ class RedisStore(ProcessStore):
         try:
             return bool(self._fast.ping())
         except redis.RedisError:
+            self.on_shared_error("ping")
             return False
 
-    def _mark_failing(self, exc: Exception) -> None:
+    def _mark_failing(self, operation: str, exc: Exception) -> None:
+        self.on_shared_error(operation)
         if not self._failing:
             self._failing = True
             log.warning("Redis is not answering, serving the process tier: %s", _redis_problem(exc))
@@ -236,6 +258,7 @@ def _snapshot_from_fields(fields: dict[bytes, bytes]) -> Snapshot | None:
         return Snapshot(
             body=fields[b"body"],
             etag=fields[b"etag"].decode(),
+            source=fields[b"source"].decode(),
             rows=int(fields[b"rows"]),
             fetched_at=float(fetched_at) if fetched_at else None,
         )

@@ -18,7 +18,7 @@ def test_defaults_are_the_designs():
     assert settings.openrouter_refresh_seconds == 900
     assert settings.ollama_refresh_seconds == 30
     assert settings.upstream_timeout_seconds == 10
-    assert settings.scheduler_enabled is False
+    assert settings.scheduler_enabled is None
     assert settings.port == 8000
 
 
@@ -55,10 +55,9 @@ def test_short_secret_stops_production_start_up():
     assert "short-secret-value" not in str(caught.value)
 
 
-def test_development_run_gets_a_default_secret_and_the_scheduler():
+def test_development_run_gets_a_default_secret():
     settings = Settings.from_env({"APP_ENV": "development"})
     assert settings.jwt_secret_key == DEV_JWT_SECRET
-    assert settings.scheduler_enabled is True
     assert Settings.from_env({"APP_ENV": "development", "JWT_SECRET_KEY": "short"}).jwt_secret_key == "short"
 
 
@@ -89,3 +88,18 @@ def test_settings_repr_hides_secrets():
     settings = Settings.from_env({"JWT_SECRET_KEY": SECRET, "OPENROUTER_API_KEY": "sk-or-secret"})
     assert SECRET not in repr(settings)
     assert "sk-or-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "embedded", "expected"),
+    [
+        ({}, True, True),  # the embedded run refreshes for itself
+        ({}, False, True),  # gunicorn without Redis: nobody else could refresh this process's tier
+        ({"REDIS_URL": "redis://r:6379/0"}, False, False),  # web workers with Redis: the refresher does it
+        ({"REDIS_URL": "redis://r:6379/0", "SCHEDULER_ENABLED": "1"}, False, True),
+        ({"SCHEDULER_ENABLED": "false"}, True, False),
+    ],
+)
+def test_who_runs_the_scheduler(env, embedded, expected):
+    settings = Settings.from_env({"JWT_SECRET_KEY": SECRET, **env})
+    assert settings.runs_scheduler(embedded=embedded) is expected
