@@ -42,6 +42,7 @@ class Call:
     path: str
     headers: dict
     body: bytes
+    at: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class FakeUpstream:
@@ -77,8 +78,12 @@ class FakeUpstream:
         self.show_routes[model] = Route(body=body, **options)
 
     def count(self, path: str) -> int:
+        return len(self.times(path))
+
+    def times(self, path: str) -> list[float]:
+        """When each call to `path` arrived (monotonic seconds)."""
         with self._lock:
-            return sum(1 for call in self.calls if call.path == path)
+            return [call.at for call in self.calls if call.path == path]
 
     def _handler_class(self):
         upstream = self

@@ -1,0 +1,82 @@
+"""Real service processes for tests: gunicorn and the refresher, on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+from config import PROJECT_ROOT
+
+
+def service_env(**variables: str) -> dict:
+    """The test process's environment without any catalog settings, plus `variables`."""
+    prefixes = ("FLASK_", "REDIS_", "OPENROUTER_", "OLLAMA_", "JWT_", "SCHEDULER_", "PROMETHEUS_", "UPSTREAM_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env.update(variables)
+    return env
+
+
+def start_gunicorn(port: int, env: dict, *flags: str) -> subprocess.Popen:
+    """gunicorn with the project's gunicorn.conf.py, bound to loopback, answering /healthz."""
+    process = _spawn([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", *flags], env)
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+    return process
+
+
+def start_refresher(env: dict) -> subprocess.Popen:
+    """`flask --app wsgi models scheduler`: the refresher process."""
+    return _spawn([sys.executable, "-m", "flask", "--app", "wsgi", "models", "scheduler"], env)
+
+
+def _spawn(command: list[str], env: dict) -> subprocess.Popen:
+    # Output goes to a file: a pipe nobody reads would fill up and block the server.
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log_file = log  # type: ignore[attr-defined]
+    return process
+
+
+def output_of(process: subprocess.Popen) -> str:
+    """Everything the process has printed so far."""
+    process.log_file.seek(0)
+    return process.log_file.read()
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{output_of(process)}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> str:
+    """SIGTERM, wait, and return what the process printed."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return output_of(process)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

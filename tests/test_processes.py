@@ -1,0 +1,154 @@
+"""Multi-process claims, proven with real gunicorn and refresher processes on one real Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import psutil
+import pytest
+import redis
+import requests
+
+from tests.conftest import JWT_SECRET, OPENROUTER_KEY, make_token
+from tests.support.fake_upstream import fixture_bytes
+from tests.support.processes import output_of, service_env, start_gunicorn, start_refresher, stop, wait_until
+from tests.support.redis_server import free_port
+
+INTERVAL = 2.0
+
+
+def serve_recordings(upstream) -> None:
+    upstream.set("/api/v1/models", fixture_bytes("openrouter/models.json"))
+    upstream.set("/api/v1/embeddings/models", fixture_bytes("openrouter/embeddings_models.json"))
+    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"))
+
+
+def catalog_env(upstream, redis_url: str, **extra: str) -> dict:
+    variables = {
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "REDIS_URL": redis_url,
+        "OPENROUTER_API_KEY": OPENROUTER_KEY,
+        "OPENROUTER_BASE_URL": f"{upstream.url}/api/v1",
+        "OLLAMA_BASE_URL": upstream.url,
+        "OPENROUTER_REFRESH_SECONDS": str(INTERVAL),
+        "OLLAMA_REFRESH_SECONDS": str(INTERVAL),
+        "UPSTREAM_TIMEOUT_SECONDS": "5",
+        "SNAPSHOT_CHECK_SECONDS": "0.2",
+    }
+    return service_env(**{**variables, **extra})
+
+
+def test_many_workers_and_instances_fetch_once_per_interval(upstream, redis_url):
+    serve_recordings(upstream)
+    env = catalog_env(upstream, redis_url, SCHEDULER_ENABLED="1")
+    instances = [start_gunicorn(free_port(), env, "--workers", "3") for _ in range(2)]
+    try:
+        started = time.monotonic()
+        time.sleep(4 * INTERVAL + 0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        outputs = [stop(instance) for instance in instances]
+    assert all("runs the refresh scheduler" in output for output in outputs)
+    # Six schedulers ran; one call per catalog per interval, whoever made it.
+    allowed = int(elapsed // INTERVAL) + 2  # the first run, plus one for scheduling slack
+    for path in ("/api/v1/models", "/api/v1/embeddings/models", "/api/tags"):
+        times = upstream.times(path)
+        print(f"{path}: {len(times)} upstream calls in {elapsed:.1f}s, 6 schedulers, interval {INTERVAL}s")
+        assert 3 <= len(times) <= allowed, (path, len(times))
+        gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+        assert min(gaps) > INTERVAL * 0.8, (path, gaps)
+
+
+def test_requests_keep_getting_200_when_a_worker_dies_and_redis_stops(upstream, redis_url, redis_server):
+    serve_recordings(upstream)
+    port = free_port()
+    server = start_gunicorn(port, catalog_env(upstream, redis_url, SCHEDULER_ENABLED="1"), "--workers", "3")
+    url = f"http://127.0.0.1:{port}/api/models/openrouter"
+    headers = {"Authorization": f"Bearer {make_token()}", "Connection": "close"}
+    try:
+        assert wait_until(lambda: requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "api", 15)
+        statuses, sources = [], set()
+        for i in range(150):
+            if i == 30:
+                workers = psutil.Process(server.pid).children()
+                os.kill(workers[0].pid, signal.SIGKILL)
+            if i == 80:
+                redis_server.stop()
+            response = requests.get(url, headers=headers, timeout=5)
+            statuses.append(response.status_code)
+            sources.add(response.json()["data"]["source"])
+            time.sleep(0.01)
+        assert statuses == [200] * 150
+        # Workers that saw the live snapshot keep serving it; a replacement worker that never
+        # did serves the curated list: never an error.
+        assert sources <= {"api", "curated_fallback"} and "api" in sources
+    finally:
+        stop(server)
+
+
+def test_sigterm_stops_the_refresher_mid_run_and_the_next_one_takes_over(upstream, redis_url):
+    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"), delay=3.0)
+    env = catalog_env(upstream, redis_url, OPENROUTER_API_KEY="")
+    first = start_refresher(env)
+    assert wait_until(lambda: upstream.count("/api/tags") == 1, 15), output_of(first)
+    time.sleep(0.5)  # the fetch is in progress
+    signalled = time.monotonic()
+    output = stop(first)
+    assert first.returncode is not None
+    assert time.monotonic() - signalled < 10  # within a compose stop grace period
+    assert "refresh ollama: abandoned" in output, output
+    client = redis.Redis.from_url(redis_url)
+    assert client.exists("catalog:snapshot:ollama") == 0  # the abandoned run published nothing
+
+    upstream.routes[("GET", "/api/tags")].delay = 0
+    second = start_refresher(env)
+    try:
+        # Its lock was released (or would expire by its TTL): the next refresher publishes at once.
+        assert wait_until(lambda: client.exists("catalog:snapshot:ollama") == 1, 15), output_of(second)
+    finally:
+        stop(second)
+
+
+def test_metrics_totals_are_summed_over_workers(upstream, redis_url):
+    serve_recordings(upstream)
+    port = free_port()
+    server = start_gunicorn(port, catalog_env(upstream, redis_url), "--workers", "3")
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {make_token()}", "Connection": "close"}
+    try:
+        pids = set()
+        for _ in range(90):
+            assert requests.get(f"{base}/api/models/ollama", headers=headers, timeout=5).status_code == 200
+        for _ in range(10):
+            assert requests.get(f"{base}/api/models/ollama", timeout=5).status_code == 401
+        text = requests.get(f"{base}/metrics", timeout=5).text
+        pids = {worker.pid for worker in psutil.Process(server.pid).children()}
+    finally:
+        stop(server)
+    assert len(pids) == 3
+    assert _sample(text, 'catalog_http_requests_total{endpoint="/api/models/ollama",status="200"}') == 90
+    assert _sample(text, 'catalog_http_requests_total{endpoint="/api/models/ollama",status="401"}') == 10
+    assert _sample(text, 'catalog_http_request_duration_seconds_count{endpoint="/api/models/ollama"}') == 100
+
+
+def _sample(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, flags=re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("path", ["/api/models/openrouter?token=secret-in-query", "/api/models/ollama?jwt=abc"])
+def test_access_log_has_no_query_string_or_authorization(upstream, redis_url, path):
+    port = free_port()
+    server = start_gunicorn(port, catalog_env(upstream, redis_url))
+    token = make_token()
+    try:
+        requests.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    finally:
+        output = stop(server)
+    assert f'"GET {path.split("?")[0]}" 200' in output
+    assert "?" not in "".join(line for line in output.splitlines() if '"GET ' in line)
+    assert token not in output and JWT_SECRET not in output and OPENROUTER_KEY not in output
