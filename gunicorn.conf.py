@@ -58,9 +58,19 @@ def post_worker_init(worker):
         return
     from app.scheduler import build_scheduler
 
-    scheduler = build_scheduler(worker.wsgi.extensions["catalog"].refresher)
+    refresher = worker.wsgi.extensions["catalog"].refresher
+    scheduler = build_scheduler(refresher)
     scheduler.start()
+    worker.catalog_scheduler = (scheduler, refresher)
     worker.log.info("worker %s runs the refresh scheduler", worker.pid)
+
+
+def worker_exit(server, worker):
+    """Stop this worker's jobs with it: a run in progress publishes nothing."""
+    scheduler, refresher = getattr(worker, "catalog_scheduler", (None, None))
+    if scheduler is not None:
+        refresher.stopping.set()
+        scheduler.shutdown(wait=False)
 
 
 def child_exit(server, worker):

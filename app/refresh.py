@@ -50,6 +50,17 @@ class RejectedCatalog(Exception):
     """A well-formed answer that must not replace the last good snapshot."""
 
 
+class ShrunkCatalog(RejectedCatalog):
+    """Far fewer models than last time: more likely an upstream fault than a real change."""
+
+    def __init__(self, before: int, rows: int) -> None:
+        super().__init__(
+            f"the catalog shrank from {before} to {rows} models; the last one stays "
+            "(the same count twice in a row is accepted)"
+        )
+        self.rows = rows
+
+
 @dataclasses.dataclass(frozen=True)
 class RefreshResult:
     """What one run did, for logs, the CLI and tests."""
@@ -145,7 +156,7 @@ class Refresher:
             if not force and not self._due(catalog, previous, now):
                 return self._finish(catalog, began, "fresh")
             try:
-                normalised, snapshot = self._fetch(catalog, now)
+                normalised, snapshot = self._fetch(catalog, now, previous)
             except (UpstreamError, InvalidDocument, RejectedCatalog) as exc:
                 message = mask_secrets(_failure_message(catalog, exc), self.settings.secrets)
                 status = self._failed_status(catalog, previous, now, began, message, exc)
@@ -166,15 +177,15 @@ class Refresher:
         finally:
             self.store.release_lock(lock)
 
-    def _fetch(self, catalog: str, now: float) -> tuple[Normalised, Snapshot]:
+    def _fetch(self, catalog: str, now: float, previous: dict) -> tuple[Normalised, Snapshot]:
         if catalog == LLMS:
             normalised = normalise_openrouter_models(self._openrouter.models())
-            _require_rows(normalised)
+            _check_openrouter_rows(normalised, previous)
             return normalised, llm_snapshot(normalised.rows, "api", now)
         if catalog == EMBEDDINGS:
             document = self._openrouter.embedding_models()
             normalised = normalise_openrouter_embeddings(document, self._dimensions)
-            _require_rows(normalised)
+            _check_openrouter_rows(normalised, previous)
             return normalised, llm_snapshot(normalised.rows, "api", now)
         document = self._ollama.tags()
         normalised = normalise_ollama_tags(document, self._ollama_infos(ollama_entries(document)))
@@ -218,6 +229,7 @@ class Refresher:
         return wait <= min(1.0, 0.05 * self.tick(catalog))
 
     def _success_status(self, catalog, previous, now, began, normalised: Normalised) -> dict:
+        previous = {key: value for key, value in previous.items() if key != "suspect_rows"}
         return {
             **previous,
             "catalog": catalog,
@@ -238,6 +250,8 @@ class Refresher:
         wait *= random.uniform(0.8, 1.0)
         if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
             wait = max(wait, min(exc.retry_after, RATE_LIMIT_CAP_SECONDS))
+        if isinstance(exc, ShrunkCatalog):
+            previous = {**previous, "suspect_rows": exc.rows}
         return {
             **previous,
             "catalog": catalog,
@@ -263,9 +277,15 @@ class Refresher:
         return result
 
 
-def _require_rows(normalised: Normalised) -> None:
-    if not normalised.rows:
+def _check_openrouter_rows(normalised: Normalised, previous: dict) -> None:
+    """Validation before publish: some rows, and not a sudden collapse of the catalog."""
+    rows = len(normalised.rows)
+    if not rows:
         raise RejectedCatalog(f"the answer had no usable models ({normalised.skipped} malformed)")
+    before = previous.get("rows")
+    # A real shrink shows up again on the next fetch, and is then believed.
+    if isinstance(before, int) and rows < before / 2 and previous.get("suspect_rows") != rows:
+        raise ShrunkCatalog(before, rows)
 
 
 def _failure_message(catalog: str, exc: Exception) -> str:

@@ -117,6 +117,9 @@ class RedisStore(ProcessStore):
         self._check_seconds = check_seconds
         self._error_backoff_seconds = error_backoff_seconds
         self._next_check: dict[str, float] = {}
+        # After a failure the request path leaves Redis alone for a while: one slow request
+        # per back-off, not one per request.
+        self._redis_down_until = 0.0
         self._failing = False
         # The request path's client fails fast: one try, sub-second timeouts. redis-py's
         # defaults (5 s timeouts, retries with backoff) can hold a request for a minute.
@@ -146,7 +149,11 @@ class RedisStore(ProcessStore):
     def read(self, name: str) -> Snapshot | None:
         local = self._snapshots.get(name)
         now = time.monotonic()
-        if now < self._next_check.get(name, 0.0):
+        if now < self._redis_down_until:
+            return local
+        # With a copy in hand, ask Redis at most every check_seconds; without one, ask now:
+        # a worker must not serve curated data while Redis holds a live snapshot.
+        if local is not None and now < self._next_check.get(name, 0.0):
             return local
         # Claim the check before doing it, so concurrent requests serve the local copy.
         self._next_check[name] = now + self._check_seconds
@@ -158,7 +165,6 @@ class RedisStore(ProcessStore):
                 return local
             fields = self._fast.hgetall(key)
         except redis.RedisError as exc:
-            self._next_check[name] = now + self._error_backoff_seconds
             self._mark_failing("read", exc)
             return local
         self._mark_healthy()
@@ -238,6 +244,7 @@ class RedisStore(ProcessStore):
 
     def _mark_failing(self, operation: str, exc: Exception) -> None:
         self.on_shared_error(operation)
+        self._redis_down_until = time.monotonic() + self._error_backoff_seconds
         if not self._failing:
             self._failing = True
             log.warning("Redis is not answering, serving the process tier: %s", _redis_problem(exc))

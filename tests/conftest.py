@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import jwt as pyjwt
 import pytest
+from flask.testing import FlaskClient
 
 from app import create_app
 from config import Settings
@@ -16,6 +18,34 @@ from tests.support.redis_server import RedisServer, free_port
 # Sentinels: tests check that these never show up in a response or a log line.
 JWT_SECRET = "test-jwt-secret-sentinel-6f1d2c3b4a5e6f708192a3b4c5d6e7f8-0011223344556677"
 OPENROUTER_KEY = "sk-or-test-key-sentinel-0123456789abcdef"
+
+
+# The base64 of '{"alg"': how every JWT starts. No log line or response may carry one.
+TOKEN_PREFIX = "eyJhbGci"
+
+
+def leaked_sentinels(text: str) -> list[str]:
+    """Which sentinels appear in `text`."""
+    sentinels = {"JWT secret": JWT_SECRET, "OpenRouter key": OPENROUTER_KEY, "token": TOKEN_PREFIX}
+    return [name for name, value in sentinels.items() if value in text]
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(caplog, monkeypatch):
+    """Around every test: logs at DEBUG and every test-client response are checked for secrets."""
+    caplog.set_level(logging.DEBUG)
+    original_open = FlaskClient.open
+
+    def checked_open(self, *args, **kwargs):
+        response = original_open(self, *args, **kwargs)
+        text = response.get_data(as_text=True) + str(response.headers)
+        assert leaked_sentinels(text) == [], f"secret in a response: {leaked_sentinels(text)}"
+        return response
+
+    monkeypatch.setattr(FlaskClient, "open", checked_open)
+    yield
+    leaks = leaked_sentinels(caplog.text)
+    assert leaks == [], f"secret in a log line: {leaks}"
 
 
 @pytest.fixture

@@ -14,36 +14,23 @@ import requests
 
 from tests.conftest import JWT_SECRET, OPENROUTER_KEY, make_token
 from tests.support.fake_upstream import fixture_bytes
-from tests.support.processes import output_of, service_env, start_gunicorn, start_refresher, stop, wait_until
+from tests.support.processes import (
+    catalog_env,
+    output_of,
+    serve_recordings,
+    start_gunicorn,
+    start_refresher,
+    stop,
+    wait_until,
+)
 from tests.support.redis_server import free_port
 
 INTERVAL = 2.0
 
 
-def serve_recordings(upstream) -> None:
-    upstream.set("/api/v1/models", fixture_bytes("openrouter/models.json"))
-    upstream.set("/api/v1/embeddings/models", fixture_bytes("openrouter/embeddings_models.json"))
-    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"))
-
-
-def catalog_env(upstream, redis_url: str, **extra: str) -> dict:
-    variables = {
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "REDIS_URL": redis_url,
-        "OPENROUTER_API_KEY": OPENROUTER_KEY,
-        "OPENROUTER_BASE_URL": f"{upstream.url}/api/v1",
-        "OLLAMA_BASE_URL": upstream.url,
-        "OPENROUTER_REFRESH_SECONDS": str(INTERVAL),
-        "OLLAMA_REFRESH_SECONDS": str(INTERVAL),
-        "UPSTREAM_TIMEOUT_SECONDS": "5",
-        "SNAPSHOT_CHECK_SECONDS": "0.2",
-    }
-    return service_env(**{**variables, **extra})
-
-
 def test_many_workers_and_instances_fetch_once_per_interval(upstream, redis_url):
     serve_recordings(upstream)
-    env = catalog_env(upstream, redis_url, SCHEDULER_ENABLED="1")
+    env = catalog_env(upstream, redis_url, INTERVAL, SCHEDULER_ENABLED="1")
     instances = [start_gunicorn(free_port(), env, "--workers", "3") for _ in range(2)]
     try:
         started = time.monotonic()
@@ -65,7 +52,7 @@ def test_many_workers_and_instances_fetch_once_per_interval(upstream, redis_url)
 def test_requests_keep_getting_200_when_a_worker_dies_and_redis_stops(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     port = free_port()
-    server = start_gunicorn(port, catalog_env(upstream, redis_url, SCHEDULER_ENABLED="1"), "--workers", "3")
+    server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL, SCHEDULER_ENABLED="1"), "--workers", "3")
     url = f"http://127.0.0.1:{port}/api/models/openrouter"
     headers = {"Authorization": f"Bearer {make_token()}", "Connection": "close"}
     try:
@@ -91,7 +78,7 @@ def test_requests_keep_getting_200_when_a_worker_dies_and_redis_stops(upstream, 
 
 def test_sigterm_stops_the_refresher_mid_run_and_the_next_one_takes_over(upstream, redis_url):
     upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"), delay=3.0)
-    env = catalog_env(upstream, redis_url, OPENROUTER_API_KEY="")
+    env = catalog_env(upstream, redis_url, INTERVAL, OPENROUTER_API_KEY="")
     first = start_refresher(env)
     assert wait_until(lambda: upstream.count("/api/tags") == 1, 15), output_of(first)
     time.sleep(0.5)  # the fetch is in progress
@@ -115,7 +102,7 @@ def test_sigterm_stops_the_refresher_mid_run_and_the_next_one_takes_over(upstrea
 def test_metrics_totals_are_summed_over_workers(upstream, redis_url):
     serve_recordings(upstream)
     port = free_port()
-    server = start_gunicorn(port, catalog_env(upstream, redis_url), "--workers", "3")
+    server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL), "--workers", "3")
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {make_token()}", "Connection": "close"}
     try:
@@ -143,7 +130,7 @@ def _sample(text: str, name: str) -> float:
 @pytest.mark.parametrize("path", ["/api/models/openrouter?token=secret-in-query", "/api/models/ollama?jwt=abc"])
 def test_access_log_has_no_query_string_or_authorization(upstream, redis_url, path):
     port = free_port()
-    server = start_gunicorn(port, catalog_env(upstream, redis_url))
+    server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL))
     token = make_token()
     try:
         requests.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)

@@ -1,9 +1,16 @@
-"""A loopback HTTP server standing in for OpenRouter and Ollama, serving recorded answers."""
+"""A loopback HTTP server standing in for OpenRouter and Ollama, with fault modes.
+
+Modes of a route: ok; hang (headers never come); trickle (the body one byte every
+`trickle_seconds`); endless (a body that never ends); reset (half the body, then a TCP reset).
+Status codes, headers and bodies (HTML, wrong shapes, gzip bombs, redirects) are set per route.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,8 +39,9 @@ class Route:
     body: bytes = b"{}"
     status: int = 200
     headers: dict = dataclasses.field(default_factory=lambda: {"Content-Type": "application/json"})
-    mode: str = "ok"  # ok | hang | trickle
+    mode: str = "ok"  # ok | hang | trickle | endless | reset
     delay: float = 0.0
+    trickle_seconds: float = 0.5
 
 
 @dataclasses.dataclass
@@ -94,7 +102,7 @@ class FakeUpstream:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def _answer(self, method: str) -> None:
+            def _route(self, method: str) -> Route:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with upstream._lock:
@@ -103,27 +111,48 @@ class FakeUpstream:
                 if method == "POST" and self.path == "/api/show":
                     name = json.loads(body or b"{}").get("model", "")
                     route = upstream.show_routes.get(name, route)
-                if route is None:
-                    route = Route(body=b'{"error":"not found"}', status=404)
+                return route or Route(body=b'{"error":"not found"}', status=404)
+
+            def _answer(self, method: str) -> None:
+                route = self._route(method)
                 if route.delay:
-                    time.sleep(route.delay)
+                    upstream._release.wait(route.delay)
                 if route.mode == "hang":
-                    upstream._release.wait(60)
+                    upstream._release.wait(120)
                     return
                 self.send_response(route.status)
                 for name, value in route.headers.items():
                     self.send_header(name, value)
+                if route.mode == "endless":
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self._send_endless(route.body or b"x")
+                    return
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
                 if route.mode == "trickle":
-                    for byte in route.body:
-                        if upstream._release.is_set():
-                            return
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(0.2)
-                    return
-                self.wfile.write(route.body)
+                    self._send_trickle(route)
+                elif route.mode == "reset":
+                    self.wfile.write(route.body[: len(route.body) // 2])
+                    self.wfile.flush()
+                    # SO_LINGER with a zero timeout makes close() send a RST.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                else:
+                    self.wfile.write(route.body)
+
+            def _send_trickle(self, route: Route) -> None:
+                for byte in route.body:
+                    if upstream._release.wait(route.trickle_seconds):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+
+            def _send_endless(self, piece: bytes) -> None:
+                chunk = piece * max(1, 65536 // len(piece))
+                while not upstream._release.is_set():
+                    self.wfile.write(chunk)
 
             def do_GET(self) -> None:
                 self._answer("GET")
@@ -132,3 +161,30 @@ class FakeUpstream:
                 self._answer("POST")
 
         return Handler
+
+
+class UnacceptingPort:
+    """A port whose listen backlog is full: a new connection's SYN goes unanswered, so the
+    client's connect times out (on loopback, without sending anything anywhere else)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+        time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        for sock in self._fillers:
+            sock.close()
+        self._listener.close()

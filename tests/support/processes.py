@@ -11,6 +11,31 @@ import time
 import requests
 
 from config import PROJECT_ROOT
+from tests.conftest import JWT_SECRET, OPENROUTER_KEY
+from tests.support.fake_upstream import fixture_bytes
+
+
+def serve_recordings(upstream) -> None:
+    """OpenRouter and Ollama (a server whose tags list capabilities) from recorded answers."""
+    upstream.set("/api/v1/models", fixture_bytes("openrouter/models.json"))
+    upstream.set("/api/v1/embeddings/models", fixture_bytes("openrouter/embeddings_models.json"))
+    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"))
+
+
+def catalog_env(upstream, redis_url: str, interval: float, **extra: str) -> dict:
+    """The environment of a service process using `upstream`, one Redis and short intervals."""
+    variables = {
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "REDIS_URL": redis_url,
+        "OPENROUTER_API_KEY": OPENROUTER_KEY,
+        "OPENROUTER_BASE_URL": f"{upstream.url}/api/v1",
+        "OLLAMA_BASE_URL": upstream.url,
+        "OPENROUTER_REFRESH_SECONDS": str(interval),
+        "OLLAMA_REFRESH_SECONDS": str(interval),
+        "UPSTREAM_TIMEOUT_SECONDS": "5",
+        "SNAPSHOT_CHECK_SECONDS": "0.2",
+    }
+    return service_env(**{**variables, **extra})
 
 
 def service_env(**variables: str) -> dict:
