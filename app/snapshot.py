@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 
@@ -22,6 +23,12 @@ class Snapshot:
     source: str  # the `source` value inside the body
     rows: int
     fetched_at: float | None = None  # Unix time of the upstream fetch; None for curated data
+    gzip_body: bytes = b""  # the body gzip-compressed once, here, not per request
+
+    @property
+    def gzip_etag(self) -> str:
+        """The ETag of the gzip representation: another representation, another tag."""
+        return self.etag[:-1] + '-gzip"'
 
     @classmethod
     def from_data(cls, data: dict, fetched_at: float | None = None) -> Snapshot:
@@ -31,7 +38,14 @@ class Snapshot:
         ).encode("utf-8")
         # The ETag depends on the bytes alone, so an unchanged catalog keeps its ETag.
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-        return cls(body=body, etag=etag, source=data["source"], rows=len(data["models"]), fetched_at=fetched_at)
+        return cls(
+            body=body,
+            etag=etag,
+            source=data["source"],
+            rows=len(data["models"]),
+            fetched_at=fetched_at,
+            gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
+        )
 
 
 def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None) -> Snapshot:

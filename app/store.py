@@ -214,6 +214,7 @@ class RedisStore(ProcessStore):
         if snapshot is not None:
             fields = [
                 "body", snapshot.body,
+                "gzip", snapshot.gzip_body,
                 "etag", snapshot.etag,
                 "source", snapshot.source,
                 "rows", snapshot.rows,
@@ -268,6 +269,7 @@ def _snapshot_from_fields(fields: dict[bytes, bytes]) -> Snapshot | None:
             source=fields[b"source"].decode(),
             rows=int(fields[b"rows"]),
             fetched_at=float(fetched_at) if fetched_at else None,
+            gzip_body=fields[b"gzip"],
         )
     except (KeyError, ValueError):
         log.warning("ignoring a malformed snapshot in Redis")
