@@ -18,8 +18,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     auth.init_app(app, settings)
     catalog.init_app(app, settings)
-    metrics.init_app(app)
-    app.register_blueprint(api.bp)
+    api.init_app(app)
     app.register_blueprint(ops.bp)
+    metrics.init_app(app)  # last: its middleware wraps all the others, to count every request
     cli.init_app(app)
     return app

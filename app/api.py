@@ -1,14 +1,28 @@
-"""The blueprint: the catalog endpoints, which only ever send a snapshot's bytes."""
+"""The blueprint: the catalog endpoints, which only ever send a snapshot's bytes.
+
+A repeated request (same token, already verified) is answered by CatalogFastPath before Flask
+routes it; every other request goes through the views below. Both build the answer with
+catalog_answer(), so they send the same status, headers and bytes.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+import time
 
-from .auth import token_required
-from .catalog import get_catalog
-from .snapshot import EMBEDDINGS, LLMS, OLLAMA
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.http import parse_accept_header, parse_etags
+
+from .auth import bearer_token, token_required
+from .catalog import Catalog, get_catalog
+from .snapshot import EMBEDDINGS, LLMS, OLLAMA, Snapshot
 
 bp = Blueprint("models", __name__, url_prefix="/api/models")
+
+CATALOG_PATHS = {
+    "/api/models/openrouter": LLMS,
+    "/api/models/openrouter/embeddings": EMBEDDINGS,
+    "/api/models/ollama": OLLAMA,
+}
 
 # Browsers may keep the body but must ask again each time; auth makes it per-user.
 CACHE_CONTROL = "private, no-cache"
@@ -43,33 +57,64 @@ def refresh_status() -> Response:
 
 
 def _send(catalog: str) -> Response:
-    """A snapshot's bytes as they are: gzip-compressed ones when the client takes them."""
-    snapshot = get_catalog().snapshot(catalog)
-    gzipped = _accepts_gzip()
-    etag = snapshot.gzip_etag if gzipped else snapshot.etag
-    if _not_modified(snapshot):
-        response = Response(status=304)
-    else:
-        response = Response(snapshot.gzip_body if gzipped else snapshot.body, mimetype="application/json")
-        if gzipped:
-            response.headers["Content-Encoding"] = "gzip"
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
+    status, headers, body = catalog_answer(get_catalog().snapshot(catalog), request.environ)
+    return Response(body, status=status, headers=headers)
 
 
-def _accepts_gzip() -> bool:
-    header = request.environ.get("HTTP_ACCEPT_ENCODING", "")
+def catalog_answer(snapshot: Snapshot, environ: dict) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Status, headers and body for one snapshot: gzip when the client takes it, 304 when it has it."""
+    gzipped = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    headers = [
+        ("ETag", snapshot.gzip_etag if gzipped else snapshot.etag),
+        ("Cache-Control", CACHE_CONTROL),
+        ("Vary", "Accept-Encoding"),
+    ]
+    if _not_modified(environ.get("HTTP_IF_NONE_MATCH"), snapshot):
+        return "304 NOT MODIFIED", headers, b""
+    body = snapshot.gzip_body if gzipped else snapshot.body
+    headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    return "200 OK", headers, body
+
+
+def _accepts_gzip(header: str) -> bool:
     # Parse only when gzip is named at all; "gzip;q=0" means no.
-    return "gzip" in header and request.accept_encodings["gzip"] > 0
+    return "gzip" in header and parse_accept_header(header)["gzip"] > 0
 
 
-def _not_modified(snapshot) -> bool:
-    header = request.environ.get("HTTP_IF_NONE_MATCH")
+def _not_modified(header: str | None, snapshot: Snapshot) -> bool:
     if not header:
         return False
     if header in (snapshot.etag, snapshot.gzip_etag):  # the common case, without parsing
         return True
-    tags = request.if_none_match
+    tags = parse_etags(header)
     return any(tags.contains_weak(etag[1:-1]) for etag in (snapshot.etag, snapshot.gzip_etag))
+
+
+class CatalogFastPath:
+    """WSGI middleware: a plain GET of a catalog whose bearer token was already verified
+    (and has not expired) gets the snapshot's bytes at once, without Flask's routing and
+    request context. Anything else (no token, a new token, a query string, another method or
+    path) goes to Flask, which verifies in full and answers errors."""
+
+    def __init__(self, wsgi_app, catalog: Catalog, tokens) -> None:
+        self.wsgi_app = wsgi_app
+        self._catalog = catalog
+        self._tokens = tokens
+
+    def __call__(self, environ, start_response):
+        name = CATALOG_PATHS.get(environ.get("PATH_INFO", ""))
+        if name is not None and environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
+            token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+            if token and self._tokens.get(token, time.time()) is not None:
+                status, headers, body = catalog_answer(self._catalog.snapshot(name), environ)
+                start_response(status, headers)
+                return [body]
+        return self.wsgi_app(environ, start_response)
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint and put the fast path in front of Flask."""
+    app.register_blueprint(bp)
+    app.wsgi_app = CatalogFastPath(app.wsgi_app, app.extensions["catalog"], app.extensions["verified_tokens"])

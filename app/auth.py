@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import JWTManager, create_access_token, get_jwt, verify_jwt_in_request
 
 from config import Settings
@@ -109,17 +109,22 @@ class VerifiedTokenCache:
         return len(self._entries)
 
 
-def _bearer_token(header: str) -> str | None:
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
     scheme, _, token = header.partition(" ")
     return token if scheme == "Bearer" and token and " " not in token else None
 
 
 def token_required(view):
-    """Like flask-jwt-extended's @jwt_required(), with a cache of tokens already verified."""
+    """Like flask-jwt-extended's @jwt_required(), with a cache of tokens already verified.
+
+    The verified claims are left in the WSGI environ under "catalog.token_claims".
+    """
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        token = _bearer_token(request.environ.get("HTTP_AUTHORIZATION", ""))
+        environ = request.environ
+        token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
         cache: VerifiedTokenCache = current_app.extensions["verified_tokens"]
         claims = cache.get(token, time.time()) if token else None
         if claims is None:
@@ -127,7 +132,7 @@ def token_required(view):
             claims = get_jwt()
             if token:
                 cache.put(token, claims)
-        g.token_claims = claims
+        environ["catalog.token_claims"] = claims
         return view(*args, **kwargs)
 
     return wrapper

@@ -95,3 +95,36 @@ def test_the_cache_does_not_let_tampered_or_foreign_tokens_in(app, client):
         response = client.get(PATH, headers=bearer(bad))
         assert response.status_code == 401, bad
     assert list(app.extensions["verified_tokens"]._entries) == [good]
+
+
+def _answer(client, headers):
+    response = client.get(PATH, headers=headers)
+    return response.status_code, sorted(response.headers.items()), response.get_data()
+
+
+def test_fast_path_and_flask_path_answer_alike(app, client):
+    tokens = app.extensions["verified_tokens"]
+    etag = client.get(PATH, headers=bearer(make_token())).headers["ETag"]
+    for number, extra in enumerate(({}, {"Accept-Encoding": "gzip"}, {"If-None-Match": etag})):
+        token = make_token(sub=f"fast-path-{number}")
+        headers = {**bearer(token), **extra}
+        assert token not in tokens._entries
+        through_flask = _answer(client, headers)  # a new token: verified in full by the view
+        assert token in tokens._entries
+        fast = _answer(client, headers)  # now answered before Flask routes it
+        assert fast == through_flask, extra
+
+
+def test_fast_path_leaves_query_strings_heads_and_other_paths_to_flask(app, client, auth_headers):
+    client.get(PATH, headers=auth_headers)  # the token is now cached
+    assert client.get(PATH + "?x=1", headers=auth_headers).status_code == 200
+    assert client.head(PATH, headers=auth_headers).get_data() == b""
+    assert client.post(PATH, headers=auth_headers).status_code == 405
+    assert client.get(PATH + "/", headers=auth_headers).status_code == 404
+
+
+def test_metrics_count_fast_path_requests_too(app, client, auth_headers):
+    for _ in range(5):
+        client.get(PATH, headers=auth_headers)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f'catalog_http_requests_total{{endpoint="{PATH}",status="200"}} 5.0' in text

@@ -48,17 +48,18 @@ def service_env(**variables: str) -> dict:
 
 def start_gunicorn(port: int, env: dict, *flags: str) -> subprocess.Popen:
     """gunicorn with the project's gunicorn.conf.py, bound to loopback, answering /healthz."""
-    process = _spawn([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", *flags], env)
+    process = spawn([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", *flags], env)
     wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
     return process
 
 
 def start_refresher(env: dict) -> subprocess.Popen:
     """`flask --app wsgi models scheduler`: the refresher process."""
-    return _spawn([sys.executable, "-m", "flask", "--app", "wsgi", "models", "scheduler"], env)
+    return spawn([sys.executable, "-m", "flask", "--app", "wsgi", "models", "scheduler"], env)
 
 
-def _spawn(command: list[str], env: dict) -> subprocess.Popen:
+def spawn(command: list[str], env: dict) -> subprocess.Popen:
+    """Start a project process whose output goes to a temporary file (see output_of)."""
     # Output goes to a file: a pipe nobody reads would fill up and block the server.
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -72,13 +73,15 @@ def output_of(process: subprocess.Popen) -> str:
     return process.log_file.read()
 
 
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0) -> None:
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0, expect_status: int | None = 200) -> None:
+    """Wait until `url` answers (with `expect_status`, or anything when None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited early:\n{output_of(process)}")
         try:
-            if requests.get(url, timeout=1).status_code == 200:
+            status = requests.get(url, timeout=1).status_code
+            if expect_status is None or status == expect_status:
                 return
         except requests.ConnectionError:
             pass
