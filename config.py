@@ -47,6 +47,9 @@ class Settings:
     port: int = 8000
     log_format: str = "text"
     log_level: str = "INFO"
+    admin_claim: str = "role"
+    admin_claim_value: str = "admin"
+    refresh_request_seconds: float = 30.0
 
     @property
     def is_development(self) -> bool:
@@ -108,6 +111,9 @@ class Settings:
             port=_port(env, "PORT", 8000),
             log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
             log_level=_choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+            admin_claim=env.get("ADMIN_CLAIM") or "role",
+            admin_claim_value=env.get("ADMIN_CLAIM_VALUE") or "admin",
+            refresh_request_seconds=_positive(env, "REFRESH_REQUEST_SECONDS", 30),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)

@@ -7,14 +7,21 @@ catalog_answer(), so they send the same status, headers and bytes.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 
-from flask import Blueprint, Flask, Response, jsonify, request
+import yaml
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.http import parse_accept_header, parse_etags
+
+from config import PROJECT_ROOT
 
 from .auth import bearer_token, token_required
 from .catalog import Catalog, get_catalog
-from .snapshot import EMBEDDINGS, LLMS, OLLAMA, Snapshot
+from .errors import error_response
+from .filters import CatalogFilter, InvalidParameter
+from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, OLLAMA_EMBEDDINGS, Snapshot
 
 bp = Blueprint("models", __name__, url_prefix="/api/models")
 
@@ -22,7 +29,11 @@ CATALOG_PATHS = {
     "/api/models/openrouter": LLMS,
     "/api/models/openrouter/embeddings": EMBEDDINGS,
     "/api/models/ollama": OLLAMA,
+    "/api/models/ollama/embeddings": OLLAMA_EMBEDDINGS,
 }
+# What POST /refresh takes as "source", and the refresh jobs each one runs.
+REFRESH_SOURCES = {"openrouter": (LLMS,), "embeddings": (EMBEDDINGS,), "ollama": (OLLAMA,), "all": CATALOGS}
+OPENAPI_FILE = PROJECT_ROOT / "openapi.yaml"
 
 # Browsers may keep the body but must ask again each time; auth makes it per-user.
 CACHE_CONTROL = "private, no-cache"
@@ -49,6 +60,13 @@ def ollama_models() -> Response:
     return _send(OLLAMA)
 
 
+@bp.get("/ollama/embeddings")
+@token_required
+def ollama_embeddings() -> Response:
+    """Embedding-only models pulled into the local Ollama, for the Create Notebook dialog."""
+    return _send(OLLAMA_EMBEDDINGS)
+
+
 @bp.get("/status")
 @token_required
 def refresh_status() -> Response:
@@ -56,8 +74,57 @@ def refresh_status() -> Response:
     return jsonify({"success": True, "data": {"catalogs": get_catalog().status_report()}})
 
 
+@bp.post("/refresh")
+@token_required
+def request_refresh() -> Response:
+    """Queue a refresh (admin tokens only) and answer at once; /status shows how it went."""
+    catalog = get_catalog()
+    settings = catalog.settings
+    if not _is_admin(request.environ["catalog.token_claims"], settings.admin_claim, settings.admin_claim_value):
+        return error_response(403, "forbidden", f"Refreshing needs a token whose {settings.admin_claim!r} claim "
+                                                f"is {settings.admin_claim_value!r}")
+    body = request.get_json(silent=True)
+    source = body.get("source") if isinstance(body, dict) else None
+    if source not in REFRESH_SOURCES:
+        raise InvalidParameter("source", f"send a JSON body {{\"source\": ...}} with one of {', '.join(REFRESH_SOURCES)}")
+    jobs = REFRESH_SOURCES[source]
+    # One queued refresh per job per window, across every process when Redis is there.
+    waits = [catalog.store.claim_refresh_request(job, settings.refresh_request_seconds) for job in jobs]
+    if any(waits):
+        retry_after = math.ceil(max(waits))
+        return error_response(429, "too_many_requests", f"A refresh of {source} was queued recently; "
+                                                        f"try again in {retry_after} s",
+                              {"Retry-After": str(retry_after)})
+    queued = [job for job in jobs if catalog.refresher.enabled(job)]
+    for job in queued:
+        catalog.refresh_queue.submit(job)
+    response = jsonify({"success": True, "data": {
+        "queued": queued,
+        "not_configured": [job for job in jobs if job not in queued],
+        "status": "/api/models/status",
+    }})  # fmt: skip
+    response.status_code = 202
+    response.headers["Location"] = "/api/models/status"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI description of this service (no token needed)."""
+    return Response(current_app.extensions["openapi"], mimetype="application/json")
+
+
+def _is_admin(claims: dict, name: str, value: str) -> bool:
+    claim = claims.get(name)
+    return claim == value or (isinstance(claim, list) and value in claim)
+
+
 def _send(catalog: str) -> Response:
-    status, headers, body = catalog_answer(get_catalog().snapshot(catalog), request.environ)
+    snapshot = get_catalog().snapshot(catalog)
+    wanted = CatalogFilter.from_args(request.args)
+    if wanted is not None:
+        snapshot = get_catalog().filtered.get(snapshot, wanted)
+    status, headers, body = catalog_answer(snapshot, request.environ)
     return Response(body, status=status, headers=headers)
 
 
@@ -114,7 +181,13 @@ class CatalogFastPath:
         return self.wsgi_app(environ, start_response)
 
 
+def _invalid_parameter(exc: InvalidParameter) -> Response:
+    return error_response(400, "invalid_parameter", str(exc), parameter=exc.parameter)
+
+
 def init_app(app: Flask) -> None:
-    """Register the blueprint and put the fast path in front of Flask."""
+    """Register the blueprint, load the OpenAPI document, put the fast path in front of Flask."""
+    app.extensions["openapi"] = json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))).encode()
+    app.register_error_handler(InvalidParameter, _invalid_parameter)
     app.register_blueprint(bp)
     app.wsgi_app = CatalogFastPath(app.wsgi_app, app.extensions["catalog"], app.extensions["verified_tokens"])

@@ -11,9 +11,19 @@ from flask import Flask, current_app
 from config import Settings
 
 from .curated import CuratedCatalog, load_curated
+from .filters import FilteredAnswers
 from .logs import mask_secrets
-from .refresh import Refresher
-from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, Snapshot, llm_snapshot, ollama_unreachable_snapshot
+from .refresh import Refresher, RefreshQueue
+from .snapshot import (
+    CATALOGS,
+    EMBEDDINGS,
+    LLMS,
+    OLLAMA,
+    OLLAMA_EMBEDDINGS,
+    Snapshot,
+    llm_snapshot,
+    ollama_unreachable_snapshot,
+)
 from .store import ProcessStore, RedisStore
 
 OLLAMA_NOT_POLLED = "Ollama has not been polled yet"
@@ -29,11 +39,13 @@ class Catalog:
     curated: dict[str, Snapshot]
     fallback: dict[str, Snapshot]
     ollama_not_polled: Snapshot
+    filtered: FilteredAnswers
+    refresh_queue: RefreshQueue
 
     def snapshot(self, catalog: str) -> Snapshot:
         """The answer for one endpoint now; never touches an upstream."""
-        if catalog == OLLAMA:
-            return self.store.read(OLLAMA) or self.ollama_not_polled
+        if catalog in (OLLAMA, OLLAMA_EMBEDDINGS):
+            return self.store.read(catalog) or self.ollama_not_polled
         if not self.settings.openrouter_api_key:
             return self.curated[catalog]
         # A live snapshot is served however old it is: stale live data beats curated data.
@@ -83,13 +95,16 @@ def build_catalog(settings: Settings) -> Catalog:
         )
     else:
         store = ProcessStore()
+    refresher = Refresher(settings, store, curated)
     return Catalog(
         settings=settings,
         store=store,
-        refresher=Refresher(settings, store, curated),
+        refresher=refresher,
         curated=_curated_snapshots(curated, "curated"),
         fallback=_curated_snapshots(curated, "curated_fallback"),
         ollama_not_polled=ollama_unreachable_snapshot(OLLAMA_NOT_POLLED),
+        filtered=FilteredAnswers(),
+        refresh_queue=RefreshQueue(refresher),
     )
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from .normalise import CAPABILITIES
+
 LLM_FILE = "openrouter_models.yaml"
 EMBEDDING_FILE = "openrouter_embeddings.yaml"
 
@@ -128,7 +130,9 @@ def _price(pricing: dict, key: str) -> str:
 
 
 def _check_llm(entry: Any) -> dict:
-    entry = _check_keys(entry, {"id", "name", "provider", "context", "source"}, {"pricing"})
+    entry = _check_keys(
+        entry, {"id", "name", "provider", "context", "source"}, {"pricing", "capabilities", "expires_on"}
+    )
     _text(entry, "source")
     row = {
         "id": _model_id(entry),
@@ -141,7 +145,30 @@ def _check_llm(entry: Any) -> dict:
         if not isinstance(pricing, dict) or set(pricing) != {"prompt", "completion"}:
             raise _EntryError("'pricing' must be a mapping of exactly prompt and completion")
         row["pricing"] = {"prompt": _price(pricing, "prompt"), "completion": _price(pricing, "completion")}
+    if "capabilities" in entry:
+        row["capabilities"] = _capabilities(entry["capabilities"])
+    prices = row.get("pricing", {})
+    row["is_free"] = bool(prices) and all(Decimal(value) == 0 for value in prices.values())
+    if "expires_on" in entry:
+        row["expires_on"] = _day(entry["expires_on"])
     return row
+
+
+def _capabilities(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _EntryError(f"'capabilities' must be a list of names, got {value!r}")
+    unknown = sorted(set(value) - set(CAPABILITIES))
+    if unknown:
+        raise _EntryError(f"unknown capability {', '.join(unknown)} (known: {', '.join(CAPABILITIES)})")
+    return sorted(set(value))
+
+
+def _day(value: Any) -> str:
+    # YAML reads an unquoted 2026-12-31 as a date; either form is fine.
+    text = value.isoformat() if hasattr(value, "isoformat") else value
+    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise _EntryError(f"'expires_on' must be a YYYY-MM-DD date, got {value!r}")
+    return text
 
 
 def _check_embedding(entry: Any) -> dict:
@@ -159,6 +186,7 @@ def _check_embedding(entry: Any) -> dict:
         "dimensions": _count(entry, "dimensions", nullable=True),
         "context": _count(entry, "context"),
         "cost_per_million": cost,
+        "is_free": Decimal(cost[1:]) == 0,
     }
 
 

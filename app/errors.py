@@ -10,9 +10,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
-    """The error envelope with a status and optional headers."""
-    response = jsonify({"success": False, "error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, headers: dict | None = None, **fields) -> Response:
+    """The error envelope with a status, optional headers and extra error fields."""
+    response = jsonify({"success": False, "error": {"code": code, "message": message, **fields}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

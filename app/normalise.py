@@ -61,6 +61,17 @@ EMBEDDING_NAME_PREFIXES = (
 )
 EMBEDDING_FAMILIES = frozenset({"bert", "nomic-bert", "nomic-bert-moe"})
 
+# The capability names rows carry, and what in an upstream record shows each of them.
+CAPABILITIES = ("reasoning", "structured_outputs", "tools", "vision", "web_search")
+CAPABILITY_PARAMETERS = {
+    "reasoning": {"reasoning", "include_reasoning"},
+    "structured_outputs": {"structured_outputs"},
+    "tools": {"tools"},
+    "web_search": {"web_search_options"},
+}
+# Ollama's own capability names, in the same vocabulary (others, such as completion, are implied).
+OLLAMA_CAPABILITIES = {"tools": "tools", "vision": "vision", "thinking": "reasoning"}
+
 
 class InvalidDocument(ValueError):
     """The upstream answer as a whole is not of the expected shape."""
@@ -112,6 +123,18 @@ def cost_per_million(prompt_price: Any) -> str | None:
     return f"${per_million:f}"
 
 
+def llm_capabilities(record: dict) -> list[str]:
+    """Sorted capability names from supported_parameters and architecture.input_modalities."""
+    parameters = record.get("supported_parameters")
+    parameters = {p for p in parameters if isinstance(p, str)} if isinstance(parameters, list) else set()
+    found = {name for name, shown_by in CAPABILITY_PARAMETERS.items() if parameters & shown_by}
+    architecture = record.get("architecture")
+    inputs = architecture.get("input_modalities") if isinstance(architecture, dict) else None
+    if isinstance(inputs, list) and "image" in inputs:
+        found.add("vision")
+    return sorted(found)
+
+
 def normalise_openrouter_models(document: Any) -> Normalised:
     """OpenRouter /models → LLM rows: text-output models, prefix-free names, known prices."""
     rows, skipped = [], 0
@@ -120,12 +143,17 @@ def normalise_openrouter_models(document: Any) -> Normalised:
             if not _outputs(record, "text"):
                 continue
             row = _base_row(record)
-            pricing = _pricing(record)
-            if pricing is not None:
-                row["pricing"] = pricing
         except _BadRow:
             skipped += 1
             continue
+        pricing = _pricing(record)
+        if pricing is not None:
+            row["pricing"] = pricing
+        row["capabilities"] = llm_capabilities(record)
+        row["is_free"] = pricing is not None and _is_zero(pricing["prompt"]) and _is_zero(pricing["completion"])
+        expires_on = _date(record.get("expiration_date"))
+        if expires_on:
+            row["expires_on"] = expires_on
         rows.append(row)
     return _deduplicated(rows, skipped)
 
@@ -153,6 +181,7 @@ def normalise_openrouter_embeddings(
                 "dimensions": _known_dimensions(row["id"], dimensions),
                 "context": row["context"],
                 "cost_per_million": cost_per_million(prompt),
+                "is_free": _is_zero(prompt),
             }
         )
     return _deduplicated(rows, skipped)
@@ -216,7 +245,17 @@ def normalise_ollama_tags(
     document: Any, infos: Mapping[str, OllamaModelInfo] | None = None
 ) -> Normalised:
     """Ollama /api/tags → inference-model rows; `infos` are /api/show results by model name."""
-    infos = infos or {}
+    return _ollama_rows(document, infos or {}, embedding=False)
+
+
+def normalise_ollama_embedding_tags(
+    document: Any, infos: Mapping[str, OllamaModelInfo] | None = None
+) -> Normalised:
+    """Ollama /api/tags → the embedding-only models that the inference list leaves out."""
+    return _ollama_rows(document, infos or {}, embedding=True)
+
+
+def _ollama_rows(document: Any, infos: Mapping[str, OllamaModelInfo], embedding: bool) -> Normalised:
     rows, skipped = [], 0
     for entry in ollama_entries(document):
         try:
@@ -224,11 +263,37 @@ def normalise_ollama_tags(
         except _BadRow:
             skipped += 1
             continue
-        if is_embedding_only(entry, infos.get(row["name"])):
+        info = infos.get(row["name"])
+        if is_embedding_only(entry, info) != embedding:
             continue
+        details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+        context = info.context_length if info and info.context_length else _positive_int(details.get("context_length"))
+        if embedding:
+            size = info.embedding_length if info and info.embedding_length else _positive_int(details.get("embedding_length"))
+            row = {
+                "id": row["id"], "name": row["name"], "family": row["family"],
+                "parameter_size": row["parameter_size"], "quantization": row["quantization"],
+                "size_mb": row["size_mb"], "dimensions": size, "context": context,
+            }  # fmt: skip
+        else:
+            capabilities = _ollama_capabilities(entry, info)
+            if capabilities is not None:
+                row["capabilities"] = capabilities
+            if context:
+                row["context"] = context
         rows.append(row)
     rows.sort(key=lambda row: (row["name"].casefold(), row["name"]))
     return Normalised(rows, skipped)
+
+
+def _ollama_capabilities(entry: dict, info: OllamaModelInfo | None) -> list[str] | None:
+    """The server's capabilities in the LLM rows' vocabulary; None when it does not say."""
+    reported = entry.get("capabilities")
+    if not isinstance(reported, list):
+        reported = list(info.capabilities) if info and info.capabilities is not None else None
+    if reported is None:
+        return None
+    return sorted({OLLAMA_CAPABILITIES[c] for c in reported if c in OLLAMA_CAPABILITIES})
 
 
 def _ollama_row(entry: Any) -> dict:
@@ -301,6 +366,18 @@ def _pricing(record: dict) -> dict | None:
     if _decimal(prompt) is None or _decimal(completion) is None:
         return None
     return {"prompt": prompt, "completion": completion}
+
+
+def _is_zero(value: Any) -> bool:
+    amount = _decimal(value)
+    return amount is not None and amount == 0
+
+
+def _date(value: Any) -> str | None:
+    """A YYYY-MM-DD string, or None."""
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-" and value.replace("-", "").isdigit():
+        return value
+    return None
 
 
 def _decimal(value: Any) -> Decimal | None:

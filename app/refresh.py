@@ -23,13 +23,24 @@ from .normalise import (
     Normalised,
     OllamaModelInfo,
     needs_ollama_show,
+    normalise_ollama_embedding_tags,
     normalise_ollama_tags,
     normalise_openrouter_embeddings,
     normalise_openrouter_models,
     ollama_entries,
     ollama_model_info,
 )
-from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, Snapshot, llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
+from .snapshot import (
+    CATALOGS,
+    EMBEDDINGS,
+    LLMS,
+    OLLAMA,
+    OLLAMA_EMBEDDINGS,
+    Snapshot,
+    llm_snapshot,
+    ollama_snapshot,
+    ollama_unreachable_snapshot,
+)
 from .store import ProcessStore, StoreUnavailable
 from .upstream import HttpClient, OllamaClient, OpenRouterClient, UpstreamError, UpstreamRateLimited
 
@@ -156,12 +167,15 @@ class Refresher:
             if not force and not self._due(catalog, previous, now):
                 return self._finish(catalog, began, "fresh")
             try:
-                normalised, snapshot = self._fetch(catalog, now, previous)
+                normalised, snapshots = self._fetch(catalog, now, previous)
             except (UpstreamError, InvalidDocument, RejectedCatalog) as exc:
                 message = mask_secrets(_failure_message(catalog, exc), self.settings.secrets)
                 status = self._failed_status(catalog, previous, now, began, message, exc)
                 # A failed poll is itself news for Ollama; for OpenRouter the last good list stays.
-                snapshot = ollama_unreachable_snapshot(message, now) if catalog == OLLAMA else None
+                snapshots = {}
+                if catalog == OLLAMA:
+                    unreachable = ollama_unreachable_snapshot(message, now)
+                    snapshots = {OLLAMA: unreachable, OLLAMA_EMBEDDINGS: unreachable}
                 outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
                 rows = skipped = None
             else:
@@ -169,7 +183,7 @@ class Refresher:
                 outcome, rows, skipped, message = "published", len(normalised.rows), normalised.skipped, None
             if self.stopping.is_set():
                 return self._finish(catalog, began, "abandoned", message="shutting down")
-            if not self.store.publish(lock, snapshot, status):
+            if not self.store.publish(lock, snapshots, status):
                 return self._finish(catalog, began, "lost_lock", message="the refresh lock expired before publishing")
             return self._finish(catalog, began, outcome, rows, skipped, message)
         except StoreUnavailable as exc:
@@ -177,19 +191,25 @@ class Refresher:
         finally:
             self.store.release_lock(lock)
 
-    def _fetch(self, catalog: str, now: float, previous: dict) -> tuple[Normalised, Snapshot]:
+    def _fetch(self, catalog: str, now: float, previous: dict) -> tuple[Normalised, dict[str, Snapshot]]:
+        """Fetch, normalise and validate; the snapshots to publish, by name."""
         if catalog == LLMS:
             normalised = normalise_openrouter_models(self._openrouter.models())
             _check_openrouter_rows(normalised, previous)
-            return normalised, llm_snapshot(normalised.rows, "api", now)
+            return normalised, {LLMS: llm_snapshot(normalised.rows, "api", now)}
         if catalog == EMBEDDINGS:
             document = self._openrouter.embedding_models()
             normalised = normalise_openrouter_embeddings(document, self._dimensions)
             _check_openrouter_rows(normalised, previous)
-            return normalised, llm_snapshot(normalised.rows, "api", now)
+            return normalised, {EMBEDDINGS: llm_snapshot(normalised.rows, "api", now)}
         document = self._ollama.tags()
-        normalised = normalise_ollama_tags(document, self._ollama_infos(ollama_entries(document)))
-        return normalised, ollama_snapshot(normalised.rows, now)
+        infos = self._ollama_infos(ollama_entries(document))
+        normalised = normalise_ollama_tags(document, infos)
+        embedding = normalise_ollama_embedding_tags(document, infos)
+        return normalised, {
+            OLLAMA: ollama_snapshot(normalised.rows, now),
+            OLLAMA_EMBEDDINGS: ollama_snapshot(embedding.rows, now),
+        }
 
     def _ollama_infos(self, entries: list) -> dict[str, OllamaModelInfo]:
         """/api/show results for entries whose tags do not list capabilities, cached by digest."""
@@ -275,6 +295,30 @@ class Refresher:
         for observer in self.observers:
             observer(result)
         return result
+
+
+class RefreshQueue:
+    """Refreshes asked for over the API, run one after the other on a background thread."""
+
+    def __init__(self, refresher: Refresher) -> None:
+        self._refresher = refresher
+        self._executor = None
+        self._mutex = threading.Lock()
+
+    def submit(self, catalog: str) -> None:
+        """Queue a forced refresh (the lock still applies); returns at once."""
+        with self._mutex:
+            if self._executor is None:  # no thread until the first request
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-refresh")
+        self._executor.submit(self._run, catalog)
+
+    def _run(self, catalog: str) -> None:
+        try:
+            self._refresher.run(catalog, force=True)
+        except Exception:  # a queued job has nobody to raise to
+            log.exception("queued refresh of %s failed", catalog)
 
 
 def _check_openrouter_rows(normalised: Normalised, previous: dict) -> None:

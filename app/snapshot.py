@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import json
 
-# The names of the three catalogs, used as store keys, job ids and status names.
+# The three refresh jobs, by the name of the catalog each fetches: job ids, lock and status names.
 LLMS = "openrouter"
 EMBEDDINGS = "embeddings"
 OLLAMA = "ollama"
 CATALOGS = (LLMS, EMBEDDINGS, OLLAMA)
+# The Ollama job publishes a second snapshot from the same poll: the embedding-only models.
+OLLAMA_EMBEDDINGS = "ollama_embeddings"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +27,11 @@ class Snapshot:
     rows: int
     fetched_at: float | None = None  # Unix time of the upstream fetch; None for curated data
     gzip_body: bytes = b""  # the body gzip-compressed once, here, not per request
+
+    @functools.cached_property
+    def data(self) -> dict:
+        """The `data` member, parsed once per snapshot and process (filters read its rows)."""
+        return json.loads(self.body)["data"]
 
     @property
     def gzip_etag(self) -> str:
@@ -57,7 +65,7 @@ def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None)
 
 
 def ollama_snapshot(rows: list[dict], fetched_at: float) -> Snapshot:
-    """The models pulled into a reachable Ollama."""
+    """The models pulled into a reachable Ollama (inference or embedding ones)."""
     return Snapshot.from_data({"models": rows, "source": "ollama", "total": len(rows)}, fetched_at)
 
 

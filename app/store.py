@@ -43,6 +43,7 @@ class ProcessStore:
         self._snapshots: dict[str, Snapshot] = {}
         self._statuses: dict[str, dict] = {}
         self._locks: dict[str, RefreshLock] = {}
+        self._refresh_requests: dict[str, float] = {}
         self._mutex = threading.Lock()
         # Called with the operation's name whenever the shared tier fails (metrics count them).
         self.on_shared_error: Callable[[str], None] = lambda operation: None
@@ -80,20 +81,31 @@ class ProcessStore:
             if self._locks.get(lock.name) == lock:
                 del self._locks[lock.name]
 
-    def publish(self, lock: RefreshLock, snapshot: Snapshot | None, status: dict) -> bool:
-        """Store a new snapshot (None: status only) atomically; False when the lock was lost."""
+    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: dict) -> bool:
+        """Store new snapshots by name (none: status only) and the status of the lock's catalog,
+        all in one step; False, and nothing stored, when the lock was lost."""
         with self._mutex:
             if not self._holds(lock):
                 return False
-            self._remember(lock.name, snapshot, status)
+            self._remember(lock.name, snapshots, status)
             return True
+
+    def claim_refresh_request(self, name: str, seconds: float) -> float:
+        """Take the right to queue a refresh of `name` for `seconds`; 0 when taken, else how long
+        until it can be (another request, here or in any process, took it)."""
+        with self._mutex:
+            now = time.monotonic()
+            until = self._refresh_requests.get(name, 0.0)
+            if until > now:
+                return until - now
+            self._refresh_requests[name] = now + seconds
+            return 0.0
 
     def _holds(self, lock: RefreshLock) -> bool:
         return self._locks.get(lock.name) == lock and lock.expires_at > time.monotonic()
 
-    def _remember(self, name: str, snapshot: Snapshot | None, status: dict) -> None:
-        if snapshot is not None:
-            self._snapshots[name] = snapshot
+    def _remember(self, name: str, snapshots: dict[str, Snapshot], status: dict) -> None:
+        self._snapshots.update(snapshots)
         self._statuses[name] = status
 
     def ping(self) -> bool:
@@ -182,6 +194,16 @@ class RedisStore(ProcessStore):
             raise StoreUnavailable(_redis_problem(exc)) from None
         return json.loads(raw) if raw else None
 
+    def claim_refresh_request(self, name: str, seconds: float) -> float:
+        key = self._key("refresh-request", name)
+        try:
+            if self._fast.set(key, "1", nx=True, px=int(seconds * 1000)):
+                return 0.0
+            return max(self._fast.pttl(key), 1) / 1000
+        except redis.RedisError as exc:
+            self._mark_failing("refresh_request", exc)
+            return super().claim_refresh_request(name, seconds)
+
     def read_statuses(self, names: tuple[str, ...]) -> dict[str, dict | None]:
         try:
             raws = self._fast.mget([self._key("status", name) for name in names])
@@ -209,31 +231,22 @@ class RedisStore(ProcessStore):
             # The TTL frees it anyway.
             log.warning("could not release the %s refresh lock: %s", lock.name, _redis_problem(exc))
 
-    def publish(self, lock: RefreshLock, snapshot: Snapshot | None, status: dict) -> bool:
-        fields: list = []
-        if snapshot is not None:
-            fields = [
-                "body", snapshot.body,
-                "gzip", snapshot.gzip_body,
-                "etag", snapshot.etag,
-                "source", snapshot.source,
-                "rows", snapshot.rows,
-                "fetched_at", repr(snapshot.fetched_at) if snapshot.fetched_at is not None else "",
-            ]  # fmt: skip
-        keys = [
-            self._key("lock", lock.name),
-            self._key("snapshot", lock.name),
-            self._key("status", lock.name),
-        ]
+    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: dict) -> bool:
+        keys = [self._key("lock", lock.name), self._key("status", lock.name)]
+        args: list = [lock.token, json.dumps(status)]
+        for name, snapshot in snapshots.items():
+            fields = _snapshot_fields(snapshot)
+            keys.append(self._key("snapshot", name))
+            args += [len(fields), *fields]
         try:
-            # One script: the lock check, the snapshot and the status land together or not at all.
-            done = self._publish_script(keys=keys, args=[lock.token, json.dumps(status), *fields])
+            # One script: the lock check, the snapshots and the status land together or not at all.
+            done = self._publish_script(keys=keys, args=args)
         except redis.RedisError as exc:
             self.on_shared_error("publish")
             raise StoreUnavailable(_redis_problem(exc)) from None
         if done:
             with self._mutex:
-                self._remember(lock.name, snapshot, status)
+                self._remember(lock.name, snapshots, status)
         return bool(done)
 
     def ping(self) -> bool:
@@ -260,6 +273,17 @@ def _new_lock(name: str, ttl_seconds: float) -> RefreshLock:
     return RefreshLock(name, secrets.token_hex(16), time.monotonic() + ttl_seconds)
 
 
+def _snapshot_fields(snapshot: Snapshot) -> list:
+    return [
+        "body", snapshot.body,
+        "gzip", snapshot.gzip_body,
+        "etag", snapshot.etag,
+        "source", snapshot.source,
+        "rows", snapshot.rows,
+        "fetched_at", repr(snapshot.fetched_at) if snapshot.fetched_at is not None else "",
+    ]  # fmt: skip
+
+
 def _snapshot_from_fields(fields: dict[bytes, bytes]) -> Snapshot | None:
     try:
         fetched_at = fields[b"fetched_at"].decode()
@@ -281,16 +305,20 @@ def _redis_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# KEYS: lock, snapshot, status. ARGV: token, status JSON, then snapshot field/value pairs.
+# KEYS: lock, status, then one key per snapshot. ARGV: token, status JSON, then per snapshot
+# the number of its field/value items followed by those items.
 _PUBLISH_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-if #ARGV > 2 then
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+local position = 3
+for index = 3, #KEYS do
+  local count = tonumber(ARGV[position])
+  redis.call('DEL', KEYS[index])
+  redis.call('HSET', KEYS[index], unpack(ARGV, position + 1, position + count))
+  position = position + count + 1
 end
-redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[2])
 return 1
 """
 

@@ -9,6 +9,8 @@ from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, llm_snapshot, ollama_snapshot
 from tests.conftest import OPENROUTER_KEY
 
 LLM_FIELDS = {"id", "name", "provider", "context"}
+# Optional fields beyond the spec (capabilities and filters): allowed, never instead of the spec's.
+LLM_EXTRAS = {"pricing", "capabilities", "is_free", "expires_on"}
 EMBEDDING_FIELDS = {"id", "name", "provider", "dimensions", "context", "cost_per_million"}
 OLLAMA_FIELDS = {"id", "name", "parameter_size", "quantization", "family", "size_mb"}
 
@@ -17,7 +19,7 @@ def publish(app, catalog: str, snapshot) -> None:
     """Put a snapshot in the app's store the way the refresher does: under the lock."""
     store = app.extensions["catalog"].store
     lock = store.acquire_lock(catalog, 10)
-    assert store.publish(lock, snapshot, {"outcome": "ok"})
+    assert store.publish(lock, {catalog: snapshot}, {"outcome": "ok"})
     store.release_lock(lock)
 
 
@@ -43,7 +45,7 @@ def test_llms_without_key_are_curated(client, auth_headers):
     assert "total" not in data
     assert len(data["models"]) == 23
     for row in data["models"]:
-        assert LLM_FIELDS <= set(row) <= LLM_FIELDS | {"pricing"}
+        assert LLM_FIELDS <= set(row) <= LLM_FIELDS | LLM_EXTRAS
         assert isinstance(row["context"], int)
         assert set(row["pricing"]) == {"prompt", "completion"}
         assert all(isinstance(price, str) for price in row["pricing"].values())
@@ -55,12 +57,12 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
     assert len(data["models"]) == 21
     assert len({row["provider"] for row in data["models"]}) == 8
     for row in data["models"]:
-        assert set(row) == EMBEDDING_FIELDS
+        assert set(row) == EMBEDDING_FIELDS | {"is_free"}
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
     assert small == {"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
-                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02"}
+                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False}
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])

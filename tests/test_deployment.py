@@ -82,7 +82,7 @@ def test_dockerfile():
     assert "HEALTHCHECK" in final and "/healthz" in final
     assert 'CMD ["gunicorn", "wsgi:app"]' in final
     assert "apt-get" not in final and "gcc" not in final
-    for path in ("config.py", "wsgi.py", "gunicorn.conf.py", "app", "curated"):
+    for path in ("config.py", "wsgi.py", "gunicorn.conf.py", "openapi.yaml", "app", "curated"):
         assert re.search(rf"^COPY .*\b{re.escape(path)}\b", final, flags=re.MULTILINE), path
 
 

@@ -94,7 +94,7 @@ def test_f01_slow_upstream_ends_by_the_deadline_and_keeps_the_snapshot(good_app,
         app = make_app(make_settings, unaccepting.url)
         store = app.extensions["catalog"].store
         lock = store.acquire_lock(LLMS, 10)
-        store.publish(lock, good_app.extensions["catalog"].store.read(LLMS), {"rows": 414})
+        store.publish(lock, {LLMS: good_app.extensions["catalog"].store.read(LLMS)}, {"rows": 414})
         store.release_lock(lock)
     else:
         upstream.routes[("GET", MODELS)].mode = fault
@@ -318,7 +318,7 @@ def test_f10_network_failures(good_app, upstream, requests_mock, make_settings, 
         app = make_app(make_settings, base)
         store = app.extensions["catalog"].store
         lock = store.acquire_lock(LLMS, 10)
-        store.publish(lock, good_app.extensions["catalog"].store.read(LLMS), {"rows": 414})
+        store.publish(lock, {LLMS: good_app.extensions["catalog"].store.read(LLMS)}, {"rows": 414})
         store.release_lock(lock)
     expected = {"refused": "connection refused", "dns": "host name not resolved", "reset": "connection reset"}[fault]
     llm_result = refresh(app, LLMS)
@@ -515,7 +515,7 @@ def test_f16_ages_are_never_negative(app, auth_headers):
     lock = store.acquire_lock(OLLAMA, 10)
     from app.snapshot import ollama_snapshot
 
-    store.publish(lock, ollama_snapshot([], fetched_at=time.time() + 600), {"last_success": time.time() + 600})
+    store.publish(lock, {OLLAMA: ollama_snapshot([], fetched_at=time.time() + 600)}, {"last_success": time.time() + 600})
     store.release_lock(lock)
     report = app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
     assert report["ollama"]["age_seconds"] == 0

@@ -54,7 +54,8 @@ def test_openrouter_all_modalities_keeps_only_text_output():
 def test_openrouter_rows_have_exact_spec_fields():
     rows = normalise_openrouter_models(load("openrouter/models.json")).rows
     for row in rows:
-        assert set(row) in ({"id", "name", "provider", "context"}, {"id", "name", "provider", "context", "pricing"})
+        assert {"id", "name", "provider", "context", "capabilities", "is_free"} <= set(row)
+        assert set(row) <= {"id", "name", "provider", "context", "pricing", "capabilities", "is_free", "expires_on"}
         assert isinstance(row["id"], str) and isinstance(row["name"], str)
         assert isinstance(row["context"], int) and row["context"] > 0
         if "pricing" in row:
@@ -169,8 +170,10 @@ def test_embeddings_fixture_rows(dimensions):
         "dimensions": 1536,
         "context": 8192,
         "cost_per_million": "$0.02",
+        "is_free": False,
     }
     assert rows["baai/bge-base-en-v1.5"]["cost_per_million"] == "$0.005"
+    assert rows["nvidia/nemotron-3-embed-1b:free"]["is_free"] is True
     assert rows["openai/text-embedding-ada-002"]["cost_per_million"] == "$0.10"
     assert rows["baai/bge-m3"]["provider"] == "BAAI"
 

@@ -23,7 +23,7 @@ def publish(store, catalog, snapshot, status=None) -> bool:
     lock = store.acquire_lock(catalog, 10)
     assert lock is not None
     try:
-        return store.publish(lock, snapshot, status or {"outcome": "ok", "rows": snapshot.rows})
+        return store.publish(lock, {catalog: snapshot}, status or {"outcome": "ok", "rows": snapshot.rows})
     finally:
         store.release_lock(lock)
 
@@ -71,9 +71,9 @@ def test_publish_after_losing_the_lock_is_refused(redis_url):
     fast = b.acquire_lock(LLMS, 10)
     assert fast is not None
     newer = llm_snapshot(ROWS, "api", 2.0)
-    assert b.publish(fast, newer, {"outcome": "ok", "by": "b"})
+    assert b.publish(fast, {LLMS: newer}, {"outcome": "ok", "by": "b"})
     late = llm_snapshot([dict(ROWS[0], name="stale")], "api", 1.0)
-    assert a.publish(slow, late, {"outcome": "ok", "by": "a"}) is False
+    assert a.publish(slow, {LLMS: late}, {"outcome": "ok", "by": "a"}) is False
     reader = make_store(redis_url)
     assert reader.read(LLMS) == newer
     assert reader.read_status(LLMS)["by"] == "b"

@@ -83,7 +83,7 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0, ex
             status = requests.get(url, timeout=1).status_code
             if expect_status is None or status == expect_status:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still loading the app
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")

@@ -1,0 +1,130 @@
+"""Query filters on the catalog lists: parsed and checked once, applied to a snapshot's rows.
+
+Filtering reads the rows the snapshot already holds (parsed once per snapshot), never an
+upstream; each distinct filtered answer is encoded once and kept in a small cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+
+from werkzeug.datastructures import MultiDict
+
+from .normalise import CAPABILITIES
+from .snapshot import Snapshot
+
+FILTER_PARAMETERS = ("q", "provider", "supports", "min_context", "free")
+MAX_TEXT = 200
+
+
+class InvalidParameter(ValueError):
+    """A query parameter's value cannot be used; names the parameter."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogFilter:
+    """What a client asked for; an empty filter keeps every row."""
+
+    q: str | None = None
+    providers: tuple[str, ...] = ()
+    supports: tuple[str, ...] = ()
+    min_context: int | None = None
+    free: bool | None = None
+
+    @classmethod
+    def from_args(cls, args: MultiDict) -> CatalogFilter | None:
+        """The filter in a query string, None when it has none; unknown parameters are ignored."""
+        if not any(name in args for name in FILTER_PARAMETERS):
+            return None
+        return cls(
+            q=_text(args, "q"),
+            providers=tuple(sorted({_checked_text("provider", value).casefold() for value in args.getlist("provider")})),
+            supports=_supports(args),
+            min_context=_positive(args, "min_context"),
+            free=_boolean(args, "free"),
+        )
+
+    def matches(self, row: dict) -> bool:
+        """Whether a row passes every condition asked for."""
+        if self.q and self.q not in row["id"].casefold() and self.q not in row["name"].casefold():
+            return False
+        # Ollama rows have no provider: there the model family stands for it.
+        if self.providers and str(row.get("provider", row.get("family", ""))).casefold() not in self.providers:
+            return False
+        if self.supports and not set(self.supports) <= set(row.get("capabilities", ())):
+            return False
+        if self.min_context is not None and (row.get("context") or 0) < self.min_context:
+            return False
+        # Local (Ollama) models cost nothing.
+        return self.free is None or row.get("is_free", "provider" not in row) == self.free
+
+
+class FilteredAnswers:
+    """Filtered snapshots, built once per (snapshot, filter) and kept in a bounded LRU cache."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+        self._max_entries = max_entries
+        self._mutex = threading.Lock()
+
+    def get(self, snapshot: Snapshot, wanted: CatalogFilter) -> Snapshot:
+        key = (snapshot.etag, wanted)
+        with self._mutex:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        data = snapshot.data
+        rows = [row for row in data["models"] if wanted.matches(row)]
+        filtered = {**data, "models": rows}
+        if "total" in data:
+            filtered["total"] = len(rows)
+        answer = Snapshot.from_data(filtered, snapshot.fetched_at)
+        with self._mutex:
+            self._entries[key] = answer
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return answer
+
+
+def _checked_text(name: str, value: str) -> str:
+    if not value or len(value) > MAX_TEXT:
+        raise InvalidParameter(name, f"{name} must be between 1 and {MAX_TEXT} characters")
+    return value
+
+
+def _text(args: MultiDict, name: str) -> str | None:
+    return _checked_text(name, args[name]).casefold() if name in args else None
+
+
+def _supports(args: MultiDict) -> tuple[str, ...]:
+    names = {part for value in args.getlist("supports") for part in value.split(",")}
+    unknown = sorted(name for name in names if name not in CAPABILITIES)
+    if unknown:
+        shown = ", ".join(repr(name) for name in unknown)
+        raise InvalidParameter("supports", f"supports takes a comma list of {', '.join(CAPABILITIES)}; got {shown}")
+    return tuple(sorted(names))
+
+
+def _positive(args: MultiDict, name: str) -> int | None:
+    if name not in args:
+        return None
+    value = args[name]
+    if not (value.isascii() and value.isdigit()) or int(value) < 1 or len(value) > 12:
+        raise InvalidParameter(name, f"{name} must be a positive whole number")
+    return int(value)
+
+
+def _boolean(args: MultiDict, name: str) -> bool | None:
+    if name not in args:
+        return None
+    value = args[name]
+    if value not in ("true", "false"):
+        raise InvalidParameter(name, f"{name} must be true or false")
+    return value == "true"
