@@ -21,7 +21,8 @@ from .auth import bearer_token, token_required
 from .catalog import Catalog, get_catalog
 from .errors import error_response
 from .filters import CatalogFilter, InvalidParameter
-from .snapshot import CATALOGS, EMBEDDINGS, LLMS, OLLAMA, OLLAMA_EMBEDDINGS, Snapshot
+from .refresh import REFRESH_SOURCES
+from .snapshot import EMBEDDINGS, LLMS, OLLAMA, OLLAMA_EMBEDDINGS, Snapshot
 
 bp = Blueprint("models", __name__, url_prefix="/api/models")
 
@@ -31,8 +32,6 @@ CATALOG_PATHS = {
     "/api/models/ollama": OLLAMA,
     "/api/models/ollama/embeddings": OLLAMA_EMBEDDINGS,
 }
-# What POST /refresh takes as "source", and the refresh jobs each one runs.
-REFRESH_SOURCES = {"openrouter": (LLMS,), "embeddings": (EMBEDDINGS,), "ollama": (OLLAMA,), "all": CATALOGS}
 OPENAPI_FILE = PROJECT_ROOT / "openapi.yaml"
 
 # Browsers may keep the body but must ask again each time; auth makes it per-user.

@@ -155,6 +155,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["verified_tokens"] = VerifiedTokenCache()
 
 
-def issue_token(identity: str, expires_seconds: int) -> str:
+def issue_token(identity: str, expires_seconds: int, claims: dict | None = None) -> str:
     """An access token for local use (needs an app context)."""
-    return create_access_token(identity=identity, expires_delta=timedelta(seconds=expires_seconds))
+    return create_access_token(
+        identity=identity, expires_delta=timedelta(seconds=expires_seconds), additional_claims=claims
+    )

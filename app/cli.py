@@ -14,30 +14,37 @@ from prometheus_client import start_http_server
 
 from .auth import issue_token
 from .catalog import get_catalog
+from .refresh import REFRESH_SOURCES
 from .scheduler import build_scheduler
 from .snapshot import CATALOGS
 from .store import StoreUnavailable
 
 models_cli = AppGroup("models", help="Model catalog commands.")
 
-SOURCE_CHOICES = {"openrouter": ("openrouter",), "embeddings": ("embeddings",), "ollama": ("ollama",), "all": CATALOGS}
 
 
 @models_cli.command("token")
 @click.argument("identity")
 @click.option("--expires", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime in seconds.")
-def token_command(identity: str, expires: int) -> None:
+@click.option("--claim", "claims", multiple=True, metavar="NAME=VALUE", help="An extra claim, e.g. role=admin.")
+def token_command(identity: str, expires: int, claims: tuple[str, ...]) -> None:
     """Print an access token for IDENTITY, signed with JWT_SECRET_KEY."""
-    click.echo(issue_token(identity, expires))
+    extra = {}
+    for claim in claims:
+        name, equals, value = claim.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {claim!r}", param_hint="--claim")
+        extra[name] = value
+    click.echo(issue_token(identity, expires, extra))
 
 
 @models_cli.command("refresh")
-@click.option("--source", type=click.Choice(sorted(SOURCE_CHOICES)), default="all", show_default=True)
+@click.option("--source", type=click.Choice(sorted(REFRESH_SOURCES)), default="all", show_default=True)
 @click.option("--force", is_flag=True, help="Refresh even when the snapshot is fresh (the lock still applies).")
 def refresh_command(source: str, force: bool) -> None:
     """Refresh catalogs once, one line per catalog; exit 1 when one failed."""
     refresher = get_catalog().refresher
-    results = refresher.run_all(SOURCE_CHOICES[source], force=force)
+    results = refresher.run_all(REFRESH_SOURCES[source], force=force)
     for result in results:
         click.echo(result.describe())
     if any(result.failed for result in results):

@@ -51,6 +51,9 @@ RATE_LIMIT_CAP_SECONDS = 3600.0
 # Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
 MAX_TICK_SECONDS = 60.0
 
+# The sources a person can ask to refresh (CLI --source, POST /refresh), and the jobs each runs.
+REFRESH_SOURCES = {"openrouter": (LLMS,), "embeddings": (EMBEDDINGS,), "ollama": (OLLAMA,), "all": CATALOGS}
+
 # Outcomes that mean the catalog was not refreshed when it should have been.
 FAILED_OUTCOMES = frozenset({"failed", "rejected", "lost_lock", "store_unavailable"})
 # Outcomes that made no upstream call and changed nothing: logged at DEBUG only.

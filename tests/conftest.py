@@ -21,6 +21,10 @@ JWT_SECRET = "test-jwt-secret-sentinel-6f1d2c3b4a5e6f708192a3b4c5d6e7f8-00112233
 OPENROUTER_KEY = "sk-or-test-key-sentinel-0123456789abcdef"
 
 
+# Upstream addresses that requests-mock answers for (nothing listens there).
+OR_BASE = "http://openrouter.test/api/v1"
+OLLAMA_BASE = "http://ollama.test:11434"
+
 # The base64 of '{"alg"': how every JWT starts. No log line or response may carry one.
 TOKEN_PREFIX = "eyJhbGci"
 
@@ -78,6 +82,13 @@ def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def keyed_app(make_settings):
+    """An app with an OpenRouter key, both upstreams at addresses requests-mock can answer."""
+    return create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
+                                    ollama_base_url=OLLAMA_BASE))
 
 
 @pytest.fixture

@@ -120,3 +120,13 @@ def test_cli_token_is_accepted(runner, client):
 def test_cli_token_rejects_a_bad_lifetime(runner):
     result = runner.invoke(args=["models", "token", "alice", "--expires", "0"])
     assert result.exit_code != 0
+
+
+def test_cli_token_with_extra_claims_can_refresh(runner, client):
+    result = runner.invoke(args=["models", "token", "ops", "--claim", "role=admin"])
+    assert result.exit_code == 0
+    token = result.output.strip()
+    assert pyjwt.decode(token, JWT_SECRET, algorithms=["HS256"])["role"] == "admin"
+    response = client.post("/api/models/refresh", json={"source": "ollama"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202
+    assert runner.invoke(args=["models", "token", "ops", "--claim", "role"]).exit_code != 0

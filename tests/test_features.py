@@ -10,11 +10,9 @@ import pytest
 from app import create_app
 from app.normalise import llm_capabilities, normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
 from app.snapshot import LLMS, OLLAMA
-from tests.conftest import OPENROUTER_KEY, make_token
+from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from tests.support.fake_upstream import fixture_bytes
 
-OR_BASE = "http://openrouter.test/api/v1"
-OLLAMA_BASE = "http://ollama.test:11434"
 
 
 def load(relative: str):

@@ -25,11 +25,9 @@ from schemathesis.specs.openapi.checks import (
 
 from app import create_app
 from app.api import OPENAPI_FILE
-from tests.conftest import OPENROUTER_KEY, make_token
+from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from tests.support.fake_upstream import fixture_bytes
 
-OR_BASE = "http://openrouter.test/api/v1"
-OLLAMA_BASE = "http://ollama.test:11434"
 ADMIN = {"Authorization": f"Bearer {make_token(role='admin', exp=2_000_000_000)}"}
 
 

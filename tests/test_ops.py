@@ -10,18 +10,8 @@ import pytest
 from app import create_app
 from app.logs import JsonFormatter, SecretMaskingFilter, configure_logging
 from app.snapshot import LLMS, OLLAMA
-from tests.conftest import JWT_SECRET, OPENROUTER_KEY
+from tests.conftest import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from tests.support.fake_upstream import fixture_bytes
-
-OR_BASE = "http://openrouter.test/api/v1"
-OLLAMA_BASE = "http://ollama.test:11434"
-
-
-@pytest.fixture
-def keyed_app(make_settings):
-    return create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
-                                    ollama_base_url=OLLAMA_BASE))
-
 
 def test_healthz_needs_no_token(client):
     response = client.get("/healthz")

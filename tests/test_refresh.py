@@ -9,18 +9,8 @@ import pytest
 
 from app import create_app
 from app.snapshot import EMBEDDINGS, LLMS, OLLAMA
-from tests.conftest import OPENROUTER_KEY
+from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from tests.support.fake_upstream import fixture_bytes
-
-OR_BASE = "http://openrouter.test/api/v1"
-OLLAMA_BASE = "http://ollama.test:11434"
-
-
-@pytest.fixture
-def keyed_app(make_settings):
-    return create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
-                                    ollama_base_url=OLLAMA_BASE))
-
 
 def catalog_of(app):
     return app.extensions["catalog"]
