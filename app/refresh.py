@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from config import Settings
 
@@ -305,15 +306,13 @@ class RefreshQueue:
 
     def __init__(self, refresher: Refresher) -> None:
         self._refresher = refresher
-        self._executor = None
+        self._executor: ThreadPoolExecutor | None = None
         self._mutex = threading.Lock()
 
     def submit(self, catalog: str) -> None:
         """Queue a forced refresh (the lock still applies); returns at once."""
         with self._mutex:
             if self._executor is None:  # no thread until the first request
-                from concurrent.futures import ThreadPoolExecutor
-
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-refresh")
         self._executor.submit(self._run, catalog)
 
