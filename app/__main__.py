@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import sys
 
+from werkzeug.serving import WSGIRequestHandler
+
 from config import ConfigError, Settings
 
 from . import create_app
 from .curated import CuratedDataError
 from .logs import configure_logging
 from .scheduler import build_scheduler
+
+
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """The development server's access log, without query strings (a token could be pasted there)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        self.log("info", '"%s %s" %s %s', self.command, self.path.split("?", 1)[0], code, size)
 
 
 def main() -> int:
@@ -26,7 +35,13 @@ def main() -> int:
         return 1
     if settings.runs_scheduler(embedded=True):
         build_scheduler(app.extensions["catalog"].refresher).start()
-    app.run(host=settings.host or "127.0.0.1", port=settings.port, threaded=True, use_reloader=False)
+    app.run(
+        host=settings.host or "127.0.0.1",
+        port=settings.port,
+        threaded=True,
+        use_reloader=False,
+        request_handler=PathOnlyRequestHandler,
+    )
     return 0
 
 

@@ -93,6 +93,7 @@ def test_embedded_run_serves_curated_at_once_and_live_data_after_the_first_refre
     base = f"http://127.0.0.1:{port}/api/models"
     headers = {"Authorization": f"Bearer {make_token()}"}
     try:
+        assert _wait_for_answer(f"{base}/ollama?access_token=pasted-by-mistake", {**headers, "Connection": "close"})
         first = _wait_for_answer(f"{base}/openrouter", headers)
         assert first["data"]["source"] == "curated_fallback"
         assert _wait_for_source(f"{base}/openrouter", headers, "api")["data"]["total"] == 414
@@ -102,6 +103,7 @@ def test_embedded_run_serves_curated_at_once_and_live_data_after_the_first_refre
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert OPENROUTER_KEY not in output and JWT_SECRET not in output
+    assert '"GET /api/models/ollama" 200' in output and "pasted-by-mistake" not in output
 
 
 def _wait_for_answer(url: str, headers: dict, timeout: float = 15.0) -> dict:
