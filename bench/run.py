@@ -35,9 +35,9 @@ import requests  # noqa: E402
 from tests.conftest import make_token  # noqa: E402
 from tests.support.fake_upstream import FakeUpstream  # noqa: E402
 from tests.support.processes import (  # noqa: E402
-    spawn,
     catalog_env,
     serve_recordings,
+    spawn,
     start_gunicorn,
     stop,
     wait_for_http,

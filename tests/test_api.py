@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import create_app
 from app.catalog import OLLAMA_NOT_POLLED
 from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
 from tests.conftest import OPENROUTER_KEY
@@ -25,8 +26,6 @@ def publish(app, catalog: str, snapshot) -> None:
 
 @pytest.fixture
 def keyed_app(make_settings):
-    from app import create_app
-
     return create_app(make_settings(openrouter_api_key=OPENROUTER_KEY))
 
 
@@ -170,8 +169,6 @@ def test_envelope_has_success_first(client, auth_headers):
 
 def test_app_starts_and_answers_while_redis_is_down(make_settings, auth_headers):
     """No I/O in the factory; a Redis nobody answers on degrades to curated data, not errors."""
-    from app import create_app
-
     app = create_app(make_settings(redis_url="redis://127.0.0.1:1/0", openrouter_api_key=OPENROUTER_KEY))
     assert app.extensions["catalog"].store.shared
     client = app.test_client()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import yaml
 
 from app import create_app
 from app.curated import EMBEDDING_FILE, LLM_FILE, CuratedDataError, load_curated
@@ -20,8 +21,6 @@ def test_shipped_curated_files_load():
 
 
 def test_every_shipped_entry_keeps_a_source_note():
-    import yaml
-
     for name in (LLM_FILE, EMBEDDING_FILE):
         entries = yaml.safe_load((PROJECT_ROOT / "curated" / name).read_text())["models"]
         assert all(entry["source"].strip() for entry in entries)

@@ -6,6 +6,7 @@ No Docker engine runs where these tests run, so the files are checked as data.
 from __future__ import annotations
 
 import re
+import runpy
 
 import pytest
 import yaml
@@ -87,8 +88,6 @@ def test_dockerfile():
 
 
 def test_gunicorn_config(monkeypatch):
-    import runpy
-
     monkeypatch.setenv("JWT_SECRET_KEY", "k" * 40)
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.delenv("REDIS_URL", raising=False)

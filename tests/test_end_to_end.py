@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -149,8 +150,6 @@ def test_scheduler_without_a_key_polls_only_ollama(app):
 
 
 def test_creating_the_app_starts_no_scheduler(app):
-    import threading
-
     assert not any("APScheduler" in thread.name for thread in threading.enumerate())
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import resource
+import socket
 import threading
 import time
 from email.utils import formatdate
@@ -21,8 +23,8 @@ from urllib3.exceptions import NameResolutionError
 
 from app import create_app
 from app.refresh import MAX_TICK_SECONDS, RATE_LIMIT_CAP_SECONDS
-from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, llm_snapshot
-from tests.conftest import OPENROUTER_KEY, make_token
+from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, ollama_snapshot
+from tests.conftest import OPENROUTER_KEY, leaked_sentinels, make_token
 from tests.support.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
 from tests.support.processes import (
     catalog_env,
@@ -235,8 +237,6 @@ def test_f06_zero_rows_are_not_published(good_app, upstream, caplog):
 
 
 def test_f06_a_catalog_that_shrank_by_half_is_held_back_until_confirmed(good_app, upstream, caplog):
-    import json
-
     before = served_body(good_app)
     document = json.loads(fixture_bytes("openrouter/models.json"))
     document["data"] = document["data"][:150]
@@ -513,8 +513,6 @@ def test_f16_clock_jumps_cause_no_refresh_storm(requests_mock, make_settings, ju
 def test_f16_ages_are_never_negative(app, auth_headers):
     store = app.extensions["catalog"].store
     lock = store.acquire_lock(OLLAMA, 10)
-    from app.snapshot import ollama_snapshot
-
     store.publish(lock, {OLLAMA: ollama_snapshot([], fetched_at=time.time() + 600)}, {"last_success": time.time() + 600})
     store.release_lock(lock)
     report = app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
@@ -531,8 +529,6 @@ def test_f16_ages_are_never_negative(app, auth_headers):
 
 
 def test_f19_huge_headers_and_long_urls_are_refused_by_the_server_and_workers_survive(upstream, redis_url):
-    import socket
-
     port = free_port()
     server = start_gunicorn(port, catalog_env(upstream, redis_url, 2.0))
     workers = {worker.pid for worker in psutil.Process(server.pid).children()}
@@ -562,8 +558,6 @@ def test_f19_huge_headers_and_long_urls_are_refused_by_the_server_and_workers_su
 
 def test_f21_the_sentinel_check_catches_a_leak(make_settings, caplog):
     """The suite-wide check is live: a leaked sentinel in a log line is seen."""
-    from tests.conftest import leaked_sentinels
-
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("app.test").debug("oops %s", OPENROUTER_KEY)
     assert leaked_sentinels(caplog.text) == ["OpenRouter key"]

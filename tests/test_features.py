@@ -14,7 +14,6 @@ from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from tests.support.fake_upstream import fixture_bytes
 
 
-
 def load(relative: str):
     return json.loads(fixture_bytes(relative))
 

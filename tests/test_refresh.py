@@ -12,6 +12,7 @@ from app.snapshot import EMBEDDINGS, LLMS, OLLAMA
 from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from tests.support.fake_upstream import fixture_bytes
 
+
 def catalog_of(app):
     return app.extensions["catalog"]
 

@@ -9,9 +9,16 @@ from email.utils import formatdate
 import pytest
 import requests
 
-from app.upstream import HttpClient, OllamaClient, OpenRouterClient, UpstreamError, UpstreamRateLimited, parse_retry_after
+from app.upstream import (
+    HttpClient,
+    OllamaClient,
+    OpenRouterClient,
+    UpstreamError,
+    UpstreamRateLimited,
+    parse_retry_after,
+)
 from tests.conftest import OPENROUTER_KEY
-from tests.support.fake_upstream import fixture_bytes
+from tests.support.fake_upstream import FakeUpstream, fixture_bytes
 
 BASE = "http://openrouter.test/api/v1"
 
@@ -152,8 +159,6 @@ def test_gzip_answer_is_decoded(upstream):
 
 
 def test_redirect_to_another_loopback_port_never_gets_the_key(upstream):
-    from tests.support.fake_upstream import FakeUpstream
-
     other = FakeUpstream().start()
     try:
         other.set("/api/v1/models", fixture_bytes("openrouter/models.json"))
