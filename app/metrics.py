@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .refresh import RefreshResult
+from .refresh import IDLE_OUTCOMES, RefreshResult
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -24,6 +24,9 @@ class Metrics:
     """The service's metrics, registered on a registry of their own (one per app)."""
 
     def __init__(self) -> None:
+        # prometheus-client's own setting, fixed before it was imported (gunicorn.conf.py):
+        # read once here, not on every scrape.
+        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "catalog_http_requests_total", "HTTP requests by endpoint and status.",
@@ -48,12 +51,12 @@ class Metrics:
 
     def observe_refresh(self, result: RefreshResult) -> None:
         self.refresh_runs.labels(result.catalog, result.outcome).inc()
-        if result.outcome not in ("fresh", "locked", "disabled"):
+        if result.outcome not in IDLE_OUTCOMES:
             self.refresh_duration.labels(result.catalog).observe(result.duration)
 
     def exposition(self, catalog) -> bytes:
         """The text a scrape gets: counters of every worker, plus ages read now."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if self._multiprocess:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
             counted = generate_latest(registry)
