@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import jwt as pyjwt  # noqa: E402
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
-from tests.conftest import make_token  # noqa: E402
-from tests.support.fake_upstream import FakeUpstream  # noqa: E402
-from tests.support.processes import (  # noqa: E402
+from harness.fake_upstream import FakeUpstream  # noqa: E402
+from harness.processes import (  # noqa: E402
     catalog_env,
     serve_recordings,
     spawn,
@@ -42,9 +42,17 @@ from tests.support.processes import (  # noqa: E402
     stop,
     wait_for_http,
 )
-from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from harness.redis_server import RedisServer, free_port  # noqa: E402
 
 PATH = "/api/models/openrouter"
+# The benchmark's own secrets: it starts every process it measures, so nothing outside sees them.
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789abcdef"
+OPENROUTER_KEY = "sk-or-bench-key"
+
+
+def bench_env(upstream, redis_url: str, interval: float, **extra: str) -> dict:
+    """The service's environment for a benchmark run."""
+    return catalog_env(upstream, redis_url, interval, jwt_secret=JWT_SECRET, openrouter_key=OPENROUTER_KEY, **extra)
 
 
 def wrk(url: str, headers: dict, duration: float, connections: int, threads: int) -> dict:
@@ -121,14 +129,14 @@ def main() -> int:
     serve_recordings(upstream)
     servers = []
     try:
-        env = catalog_env(upstream, redis_server.url, 900, SCHEDULER_ENABLED="false")
+        env = bench_env(upstream, redis_server.url, 900, SCHEDULER_ENABLED="false")
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "models", "refresh"], cwd=ROOT, env=env,
                        check=True, capture_output=True)
         flags = args.gunicorn.split()
         service_port = free_port()
         service = start_gunicorn(service_port, env, *flags)
         servers.append(service)
-        token = make_token(secret=env["JWT_SECRET_KEY"], exp=int(time.time()) + 3600)
+        token = pyjwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
         auth = {"Authorization": f"Bearer {token}"}
         service_url = f"http://127.0.0.1:{service_port}{PATH}"
         first = requests.get(service_url, headers={**auth, "Accept-Encoding": "identity"}, timeout=5)
@@ -147,7 +155,7 @@ def main() -> int:
         for path in ("/api/v1/models", "/api/v1/embeddings/models", "/api/tags"):
             upstream.routes[("GET", path)].mode = "hang"
         hang_port = free_port()
-        hang_env = catalog_env(upstream, redis_server.url, 1, SCHEDULER_ENABLED="true", UPSTREAM_TIMEOUT_SECONDS="2")
+        hang_env = bench_env(upstream, redis_server.url, 1, SCHEDULER_ENABLED="true", UPSTREAM_TIMEOUT_SECONDS="2")
         servers.append(start_gunicorn(hang_port, hang_env, *flags))
 
         targets = {

@@ -5,35 +5,15 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import logging
-import time
 
-import jwt as pyjwt
 import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
 from config import Settings
-from tests.support.fake_upstream import FakeUpstream
-from tests.support.redis_server import RedisServer, free_port
-
-# Sentinels: tests check that these never show up in a response or a log line.
-JWT_SECRET = "test-jwt-secret-sentinel-6f1d2c3b4a5e6f708192a3b4c5d6e7f8-0011223344556677"
-OPENROUTER_KEY = "sk-or-test-key-sentinel-0123456789abcdef"
-
-
-# Upstream addresses that requests-mock answers for (nothing listens there).
-OR_BASE = "http://openrouter.test/api/v1"
-OLLAMA_BASE = "http://ollama.test:11434"
-
-# The base64 of '{"alg"': how every JWT starts. No log line or response may carry one.
-TOKEN_PREFIX = "eyJhbGci"
-
-
-def leaked_sentinels(text: str) -> list[str]:
-    """Which sentinels appear in `text`."""
-    sentinels = {"JWT secret": JWT_SECRET, "OpenRouter key": OPENROUTER_KEY, "token": TOKEN_PREFIX}
-    return [name for name, value in sentinels.items() if value in text]
-
+from harness.fake_upstream import FakeUpstream
+from harness.redis_server import RedisServer, free_port
+from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, leaked_sentinels, make_token
 
 @pytest.fixture(autouse=True)
 def no_secret_leaks(caplog, monkeypatch):
@@ -99,13 +79,6 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
-
-
-def make_token(secret: str = JWT_SECRET, **claims) -> str:
-    """An HS256 token as another application would issue it: sub and exp, nothing more."""
-    payload = {"sub": "user-1", "exp": int(time.time()) + 600, **claims}
-    payload = {key: value for key, value in payload.items() if value is not None}
-    return pyjwt.encode(payload, secret, algorithm="HS256")
 
 
 @pytest.fixture

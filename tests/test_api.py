@@ -7,7 +7,7 @@ import pytest
 from app import create_app
 from app.catalog import OLLAMA_NOT_POLLED
 from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
-from tests.conftest import OPENROUTER_KEY
+from tests.support.secrets import OPENROUTER_KEY
 
 LLM_FIELDS = {"id", "name", "provider", "context"}
 # Optional fields beyond the spec (capabilities and filters): allowed, never instead of the spec's.

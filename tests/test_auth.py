@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 
 from app import create_app
-from tests.conftest import JWT_SECRET, make_token
+from tests.support.secrets import JWT_SECRET, make_token
 
 ENDPOINTS = ["/api/models/openrouter", "/api/models/openrouter/embeddings", "/api/models/ollama"]
 

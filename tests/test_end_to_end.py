@@ -15,9 +15,9 @@ import requests
 from app import create_app
 from app.scheduler import build_scheduler
 from config import PROJECT_ROOT
-from tests.conftest import JWT_SECRET, OPENROUTER_KEY, make_token
-from tests.support.fake_upstream import fixture_bytes
-from tests.support.redis_server import free_port
+from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
+from harness.fake_upstream import fixture_bytes
+from harness.redis_server import free_port
 
 
 def serve_recordings(upstream) -> None:

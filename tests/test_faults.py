@@ -24,10 +24,9 @@ from urllib3.exceptions import NameResolutionError
 from app import create_app
 from app.refresh import MAX_TICK_SECONDS, RATE_LIMIT_CAP_SECONDS
 from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, ollama_snapshot
-from tests.conftest import OPENROUTER_KEY, leaked_sentinels, make_token
-from tests.support.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
-from tests.support.processes import (
-    catalog_env,
+from tests.support.secrets import OPENROUTER_KEY, leaked_sentinels, make_token
+from harness.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
+from harness.processes import (
     output_of,
     serve_recordings,
     start_gunicorn,
@@ -35,7 +34,8 @@ from tests.support.processes import (
     stop,
     wait_until,
 )
-from tests.support.redis_server import free_port
+from tests.support.processes import catalog_env
+from harness.redis_server import free_port
 
 TIMEOUT = 1.0
 MODELS = "/api/v1/models"

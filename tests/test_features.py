@@ -10,8 +10,8 @@ import pytest
 from app import create_app
 from app.normalise import llm_capabilities, normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
 from app.snapshot import LLMS, OLLAMA
-from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
-from tests.support.fake_upstream import fixture_bytes
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
+from harness.fake_upstream import fixture_bytes
 
 
 def load(relative: str):

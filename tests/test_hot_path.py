@@ -8,7 +8,7 @@ import time
 
 from app.auth import VerifiedTokenCache
 from app.snapshot import llm_snapshot
-from tests.conftest import JWT_SECRET, make_token
+from tests.support.secrets import JWT_SECRET, make_token
 
 PATH = "/api/models/openrouter"
 

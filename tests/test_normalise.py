@@ -20,7 +20,7 @@ from app.normalise import (
     provider_name,
 )
 from config import PROJECT_ROOT
-from tests.support.fake_upstream import fixture_bytes
+from harness.fake_upstream import fixture_bytes
 
 
 def load(relative: str):

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from app import create_app
 from app.api import OPENAPI_FILE
-from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
-from tests.support.fake_upstream import fixture_bytes
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
+from harness.fake_upstream import fixture_bytes
 
 ADMIN = {"Authorization": f"Bearer {make_token(role='admin', exp=2_000_000_000)}"}
 

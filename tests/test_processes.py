@@ -12,10 +12,9 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import JWT_SECRET, OPENROUTER_KEY, make_token
-from tests.support.fake_upstream import fixture_bytes
-from tests.support.processes import (
-    catalog_env,
+from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
+from harness.fake_upstream import fixture_bytes
+from harness.processes import (
     output_of,
     serve_recordings,
     start_gunicorn,
@@ -23,7 +22,8 @@ from tests.support.processes import (
     stop,
     wait_until,
 )
-from tests.support.redis_server import free_port
+from tests.support.processes import catalog_env
+from harness.redis_server import free_port
 
 INTERVAL = 2.0
 

@@ -9,8 +9,8 @@ import pytest
 
 from app import create_app
 from app.snapshot import EMBEDDINGS, LLMS, OLLAMA
-from tests.conftest import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
-from tests.support.fake_upstream import fixture_bytes
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
+from harness.fake_upstream import fixture_bytes
 
 
 def catalog_of(app):

@@ -12,9 +12,15 @@ import time
 import pytest
 import requests
 
-from tests.conftest import make_token
-from tests.support.processes import catalog_env, serve_recordings, start_gunicorn, start_refresher, stop
-from tests.support.redis_server import free_port
+from tests.support.secrets import make_token
+from harness.processes import (
+    serve_recordings,
+    start_gunicorn,
+    start_refresher,
+    stop,
+)
+from tests.support.processes import catalog_env
+from harness.redis_server import free_port
 
 INTERVAL = 3.0
 ENDPOINTS = ("/api/models/openrouter", "/api/models/openrouter/embeddings", "/api/models/ollama")

@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 from app.snapshot import LLMS, OLLAMA, llm_snapshot, ollama_snapshot
 from app.store import RedisStore, StoreUnavailable
-from tests.conftest import OPENROUTER_KEY
+from tests.support.secrets import OPENROUTER_KEY
 
 ROWS = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000}]
 

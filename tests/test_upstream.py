@@ -17,8 +17,8 @@ from app.upstream import (
     UpstreamRateLimited,
     parse_retry_after,
 )
-from tests.conftest import OPENROUTER_KEY
-from tests.support.fake_upstream import FakeUpstream, fixture_bytes
+from tests.support.secrets import OPENROUTER_KEY
+from harness.fake_upstream import FakeUpstream, fixture_bytes
 
 BASE = "http://openrouter.test/api/v1"
 

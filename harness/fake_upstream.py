@@ -16,7 +16,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# The recorded upstream answers the tests replay (the benchmark replays them too).
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
 
 def fixture_bytes(relative: str) -> bytes:
