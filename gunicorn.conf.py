@@ -61,21 +61,19 @@ def post_worker_init(worker):
     """Run the refresh jobs in this worker when it is the one to do it (see Settings.runs_scheduler)."""
     if not _settings.runs_scheduler(embedded=False):
         return
-    from app.scheduler import build_scheduler
+    from app.jobs import RefreshJobs
 
-    refresher = worker.wsgi.extensions["catalog"].refresher
-    scheduler = build_scheduler(refresher)
-    scheduler.start()
-    worker.catalog_scheduler = (scheduler, refresher)
+    jobs = RefreshJobs(worker.wsgi.extensions["catalog_service"].refresher)
+    jobs.start()
+    worker.refresh_jobs = jobs
     worker.log.info("worker %s runs the refresh scheduler", worker.pid)
 
 
 def worker_exit(server, worker):
     """Stop this worker's jobs with it: a run in progress publishes nothing."""
-    scheduler, refresher = getattr(worker, "catalog_scheduler", (None, None))
-    if scheduler is not None:
-        refresher.stopping.set()
-        scheduler.shutdown(wait=False)
+    jobs = getattr(worker, "refresh_jobs", None)
+    if jobs is not None:
+        jobs.stop()
 
 
 def child_exit(server, worker):

@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import Settings
 
-from . import api, auth, catalog, cli, errors, metrics, ops
+from . import api, auth, cli, errors, metrics, ops, service
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # keep "success" first, as the spec shows it
     errors.init_app(app)
     auth.init_app(app, settings)
-    catalog.init_app(app, settings)
+    service.init_app(app, settings)
     api.init_app(app)
     app.register_blueprint(ops.bp)
     metrics.init_app(app)  # last: its middleware wraps all the others, to count every request

@@ -12,7 +12,7 @@ from config import ConfigError, Settings
 from . import create_app
 from .curated import CuratedDataError
 from .logs import configure_logging
-from .scheduler import build_scheduler
+from .jobs import RefreshJobs
 
 
 class PathOnlyRequestHandler(WSGIRequestHandler):
@@ -34,7 +34,7 @@ def main() -> int:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     if settings.runs_scheduler(embedded=True):
-        build_scheduler(app.extensions["catalog"].refresher).start()
+        RefreshJobs(app.extensions["catalog_service"].refresher).start()
     app.run(
         host=settings.host or "127.0.0.1",
         port=settings.port,

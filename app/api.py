@@ -1,15 +1,14 @@
-"""The blueprint: the catalog endpoints, which only ever send a snapshot's bytes.
+"""The blueprint: one route per registered catalog, each sending a snapshot's bytes.
 
 A repeated request (same token, already verified) is answered by CatalogFastPath before Flask
-routes it; every other request goes through the views below. Both build the answer with
-catalog_answer(), so they send the same status, headers and bytes.
+routes it; every other request goes through the views below. Both call catalog_response(), so
+they take the same decisions and send the same status, headers and bytes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 
 import yaml
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -17,89 +16,59 @@ from werkzeug.http import parse_accept_header, parse_etags
 
 from config import PROJECT_ROOT
 
-from .auth import bearer_token, token_required
-from .catalog import Catalog, get_catalog
+from .auth import cached_claims, token_required
 from .errors import error_response
 from .filters import CatalogFilter, InvalidParameter
-from .refresh import REFRESH_SOURCES
-from .snapshot import EMBEDDINGS, LLMS, OLLAMA, OLLAMA_EMBEDDINGS, Snapshot
+from .service import CatalogService, get_service
+from .snapshot import Snapshot
+from .store import StoreUnavailable
 
 bp = Blueprint("models", __name__, url_prefix="/api/models")
 
-CATALOG_PATHS = {
-    "/api/models/openrouter": LLMS,
-    "/api/models/openrouter/embeddings": EMBEDDINGS,
-    "/api/models/ollama": OLLAMA,
-    "/api/models/ollama/embeddings": OLLAMA_EMBEDDINGS,
-}
 OPENAPI_FILE = PROJECT_ROOT / "openapi.yaml"
 
 # Browsers may keep the body but must ask again each time; auth makes it per-user.
 CACHE_CONTROL = "private, no-cache"
 
-
-@bp.get("/openrouter")
-@token_required
-def openrouter_models() -> Response:
-    """LLMs: live OpenRouter rows, or the curated list."""
-    return _send(LLMS)
-
-
-@bp.get("/openrouter/embeddings")
-@token_required
-def openrouter_embeddings() -> Response:
-    """Embedding models: live OpenRouter rows, or the curated list."""
-    return _send(EMBEDDINGS)
-
-
-@bp.get("/ollama")
-@token_required
-def ollama_models() -> Response:
-    """Inference models pulled into the local Ollama, or why it could not be reached."""
-    return _send(OLLAMA)
-
-
-@bp.get("/ollama/embeddings")
-@token_required
-def ollama_embeddings() -> Response:
-    """Embedding-only models pulled into the local Ollama, for the Create Notebook dialog."""
-    return _send(OLLAMA_EMBEDDINGS)
+Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
 @bp.get("/status")
 @token_required
 def refresh_status() -> Response:
     """Per catalog: source served, fetched_at, age, last error, failures in a row, next run."""
-    return jsonify({"success": True, "data": {"catalogs": get_catalog().status_report()}})
+    return jsonify({"success": True, "data": {"catalogs": get_service().status_report()}})
 
 
 @bp.post("/refresh")
 @token_required
 def request_refresh() -> Response:
     """Queue a refresh (admin tokens only) and answer at once; /status shows how it went."""
-    catalog = get_catalog()
-    settings = catalog.settings
+    service = get_service()
+    settings = service.settings
     if not _is_admin(request.environ["catalog.token_claims"], settings.admin_claim, settings.admin_claim_value):
         return error_response(403, "forbidden", f"Refreshing needs a token whose {settings.admin_claim!r} claim "
                                                 f"is {settings.admin_claim_value!r}")
     body = request.get_json(silent=True)
-    source = body.get("source") if isinstance(body, dict) else None
-    if source not in REFRESH_SOURCES:
-        raise InvalidParameter("source", f"send a JSON body {{\"source\": ...}} with one of {', '.join(REFRESH_SOURCES)}")
-    jobs = REFRESH_SOURCES[source]
-    # One queued refresh per job per window, across every process when Redis is there.
-    waits = [catalog.store.claim_refresh_request(job, settings.refresh_request_seconds) for job in jobs]
-    if any(waits):
-        retry_after = math.ceil(max(waits))
-        return error_response(429, "too_many_requests", f"A refresh of {source} was queued recently; "
+    choice = body.get("source") if isinstance(body, dict) else None
+    choices = service.registry.refresh_choices
+    if choice not in choices:
+        raise InvalidParameter("source", f"send a JSON body {{\"source\": ...}} with one of {', '.join(choices)}")
+    sources = service.registry.chosen(choice)
+    queued = [source.name for source in sources if source.enabled]
+    try:
+        wait = service.refresh_requests.ask(queued) if queued else 0.0
+    except StoreUnavailable:
+        return error_response(503, "unavailable", "The refresh could not be queued: the shared store is not answering",
+                              {"Retry-After": "5"})
+    if wait:
+        retry_after = math.ceil(wait)
+        return error_response(429, "too_many_requests", f"A refresh of {choice} was queued recently; "
                                                         f"try again in {retry_after} s",
                               {"Retry-After": str(retry_after)})
-    queued = [job for job in jobs if catalog.refresher.enabled(job)]
-    for job in queued:
-        catalog.refresh_queue.submit(job)
     response = jsonify({"success": True, "data": {
         "queued": queued,
-        "not_configured": [job for job in jobs if job not in queued],
+        "not_configured": [source.name for source in sources if not source.enabled],
         "status": "/api/models/status",
     }})  # fmt: skip
     response.status_code = 202
@@ -118,17 +87,25 @@ def _is_admin(claims: dict, name: str, value: str) -> bool:
     return claim == value or (isinstance(claim, list) and value in claim)
 
 
-def _send(catalog: str) -> Response:
-    snapshot = get_catalog().snapshot(catalog)
-    wanted = CatalogFilter.from_args(request.args)
+def catalog_view(name: str):
+    """The Flask view of one catalog: full auth, filters, then catalog_response()."""
+
+    @token_required
+    def view() -> Response:
+        service = get_service()
+        status, headers, body = catalog_response(service, name, request.environ, CatalogFilter.from_args(request.args))
+        return Response(body, status=status, headers=headers)
+
+    view.__doc__ = f"The {name} catalog."
+    return view
+
+
+def catalog_response(service: CatalogService, name: str, environ: dict, wanted: CatalogFilter | None = None) -> Answer:
+    """Status, headers and body of an authenticated GET of one catalog: the snapshot (filtered
+    when asked), gzip when the client takes it, 304 when it has it."""
+    snapshot = service.snapshot(name)
     if wanted is not None:
-        snapshot = get_catalog().filtered.get(snapshot, wanted)
-    status, headers, body = catalog_answer(snapshot, request.environ)
-    return Response(body, status=status, headers=headers)
-
-
-def catalog_answer(snapshot: Snapshot, environ: dict) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Status, headers and body for one snapshot: gzip when the client takes it, 304 when it has it."""
+        snapshot = service.filtered.get(snapshot, wanted)
     gzipped = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     headers = [
         ("ETag", snapshot.gzip_etag if gzipped else snapshot.etag),
@@ -160,23 +137,27 @@ def _not_modified(header: str | None, snapshot: Snapshot) -> bool:
 
 class CatalogFastPath:
     """WSGI middleware: a plain GET of a catalog whose bearer token was already verified
-    (and has not expired) gets the snapshot's bytes at once, without Flask's routing and
+    (and has not expired) gets catalog_response() at once, without Flask's routing and
     request context. Anything else (no token, a new token, a query string, another method or
     path) goes to Flask, which verifies in full and answers errors."""
 
-    def __init__(self, wsgi_app, catalog: Catalog, tokens) -> None:
+    def __init__(self, wsgi_app, service: CatalogService, tokens) -> None:
         self.wsgi_app = wsgi_app
-        self._catalog = catalog
+        self._service = service
         self._tokens = tokens
+        self._names = {path: catalog.name for path, catalog in service.registry.by_path.items()}
 
     def __call__(self, environ, start_response):
-        name = CATALOG_PATHS.get(environ.get("PATH_INFO", ""))
-        if name is not None and environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
-            token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
-            if token and self._tokens.get(token, time.time()) is not None:
-                status, headers, body = catalog_answer(self._catalog.snapshot(name), environ)
-                start_response(status, headers)
-                return [body]
+        name = self._names.get(environ.get("PATH_INFO", ""))
+        if (
+            name is not None
+            and environ.get("REQUEST_METHOD") == "GET"
+            and not environ.get("QUERY_STRING")
+            and cached_claims(environ, self._tokens) is not None
+        ):
+            status, headers, body = catalog_response(self._service, name, environ)
+            start_response(status, headers)
+            return [body]
         return self.wsgi_app(environ, start_response)
 
 
@@ -185,8 +166,15 @@ def _invalid_parameter(exc: InvalidParameter) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint, load the OpenAPI document, put the fast path in front of Flask."""
+    """Register a route per catalog and the blueprint, load the OpenAPI document, put the fast
+    path in front of Flask."""
+    service: CatalogService = app.extensions["catalog_service"]
     app.extensions["openapi"] = json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))).encode()
     app.register_error_handler(InvalidParameter, _invalid_parameter)
     app.register_blueprint(bp)
-    app.wsgi_app = CatalogFastPath(app.wsgi_app, app.extensions["catalog"], app.extensions["verified_tokens"])
+    # The catalogs' routes differ from app to app (the sources configured): a blueprint each.
+    catalogs = Blueprint("catalogs", __name__)
+    for catalog in service.registry.catalogs.values():
+        catalogs.add_url_rule(catalog.path, endpoint=catalog.name, view_func=catalog_view(catalog.name), methods=["GET"])
+    app.register_blueprint(catalogs)
+    app.wsgi_app = CatalogFastPath(app.wsgi_app, service, app.extensions["verified_tokens"])

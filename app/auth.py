@@ -115,6 +115,13 @@ def bearer_token(header: str) -> str | None:
     return token if scheme == "Bearer" and token and " " not in token else None
 
 
+def cached_claims(environ: dict, cache: VerifiedTokenCache) -> dict | None:
+    """The claims of the request's bearer token if it passed full verification before and has
+    not expired; None means it must be verified in full. The one shortcut both paths take."""
+    token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+    return cache.get(token, time.time()) if token else None
+
+
 def token_required(view):
     """Like flask-jwt-extended's @jwt_required(), with a cache of tokens already verified.
 
@@ -124,12 +131,12 @@ def token_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         environ = request.environ
-        token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
         cache: VerifiedTokenCache = current_app.extensions["verified_tokens"]
-        claims = cache.get(token, time.time()) if token else None
+        claims = cached_claims(environ, cache)
         if claims is None:
             verify_jwt_in_request()  # the full check; every failure raises into a JSON 401
             claims = get_jwt()
+            token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
             if token:
                 cache.put(token, claims)
         environ["catalog.token_claims"] = claims

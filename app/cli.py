@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -13,14 +14,13 @@ from flask.cli import AppGroup
 from prometheus_client import start_http_server
 
 from .auth import issue_token
-from .catalog import get_catalog
-from .refresh import REFRESH_SOURCES
-from .scheduler import build_scheduler
-from .snapshot import CATALOGS
+from .jobs import RefreshJobs
+from .registry import ALL_SOURCES
+from .service import get_service
+from .status import RefreshStatus
 from .store import StoreUnavailable
 
 models_cli = AppGroup("models", help="Model catalog commands.")
-
 
 
 @models_cli.command("token")
@@ -39,12 +39,16 @@ def token_command(identity: str, expires: int, claims: tuple[str, ...]) -> None:
 
 
 @models_cli.command("refresh")
-@click.option("--source", type=click.Choice(sorted(REFRESH_SOURCES)), default="all", show_default=True)
+@click.option("--source", default=ALL_SOURCES, show_default=True, help="A source name (see `models status`) or all.")
 @click.option("--force", is_flag=True, help="Refresh even when the snapshot is fresh (the lock still applies).")
 def refresh_command(source: str, force: bool) -> None:
-    """Refresh catalogs once, one line per catalog; exit 1 when one failed."""
-    refresher = get_catalog().refresher
-    results = refresher.run_all(REFRESH_SOURCES[source], force=force)
+    """Refresh sources once, one line per source; exit 1 when one failed."""
+    service = get_service()
+    # The choices are the configured sources, known once the app is loaded.
+    choices = service.registry.refresh_choices
+    if source not in choices:
+        raise click.BadParameter(f"{source!r} is not one of {', '.join(choices)}", param_hint="--source")
+    results = service.refresher.run_all(service.registry.chosen(source), force=force)
     for result in results:
         click.echo(result.describe())
     if any(result.failed for result in results):
@@ -53,17 +57,17 @@ def refresh_command(source: str, force: bool) -> None:
 
 @models_cli.command("status")
 def status_command() -> None:
-    """Print each catalog's refresh status as JSON lines."""
-    store = get_catalog().store
+    """Print each source's refresh status as JSON lines."""
+    service = get_service()
     now = time.time()
-    for catalog in CATALOGS:
+    for name in service.registry.sources:
         try:
-            status = store.read_status(catalog)
+            status = service.store.read_status(name) or RefreshStatus(name)
         except StoreUnavailable as exc:
             raise click.ClickException(f"cannot read the status: {exc}") from None
-        line = {"catalog": catalog, **(status or {"outcome": "never_run"})}
-        if isinstance(line.get("last_success"), (int, float)):
-            line["age_seconds"] = round(max(0.0, now - line["last_success"]), 1)
+        line = dataclasses.asdict(status)
+        if status.last_success is not None:
+            line["age_seconds"] = round(max(0.0, now - status.last_success), 1)
         click.echo(json.dumps(line, sort_keys=True))
 
 
@@ -72,21 +76,18 @@ def status_command() -> None:
               help="Also serve this process's refresh metrics on this port.")
 def scheduler_command(metrics_port: int | None) -> None:
     """Run the refresh jobs in the foreground until SIGTERM or Ctrl-C: the refresher process."""
-    refresher = get_catalog().refresher
-    scheduler = build_scheduler(refresher, blocking=True)
+    jobs = RefreshJobs(get_service().refresher)
     if metrics_port:
         start_http_server(metrics_port, registry=current_app.extensions["metrics"].registry)
 
     def stop(signum, _frame):
         click.echo(f"received signal {signum}, stopping the scheduler", err=True)
-        # A run in progress publishes nothing from now on; its lock expires by its TTL.
-        refresher.stopping.set()
-        scheduler.shutdown(wait=False)
+        jobs.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo("refresher running; Ctrl-C or SIGTERM stops it", err=True)
-    scheduler.start()
+    jobs.run()
 
 
 def init_app(app: Flask) -> None:

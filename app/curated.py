@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .normalise import CAPABILITIES
+from .sources.rows import CAPABILITIES
 
 LLM_FILE = "openrouter_models.yaml"
 EMBEDDING_FILE = "openrouter_embeddings.yaml"

@@ -12,7 +12,7 @@ import threading
 
 from werkzeug.datastructures import MultiDict
 
-from .normalise import CAPABILITIES
+from .sources.rows import CAPABILITIES
 from .snapshot import Snapshot
 
 FILTER_PARAMETERS = ("q", "provider", "supports", "min_context", "free")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from config import Settings
 
 # Fields that a log call may add with `extra=` and that the JSON line carries.
-EVENT_FIELDS = ("event", "catalog", "outcome", "duration_ms", "rows", "skipped", "kind", "error")
+EVENT_FIELDS = ("event", "source", "outcome", "duration_ms", "rows", "skipped", "kind", "error")
 MASK = "***"
 
 

@@ -37,12 +37,12 @@ class Metrics:
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.refresh_runs = Counter(
-            "catalog_refresh_runs_total", "Refresh runs by catalog and outcome.",
-            ["catalog", "outcome"], registry=self.registry,
+            "catalog_refresh_runs_total", "Refresh runs by source and outcome.",
+            ["source", "outcome"], registry=self.registry,
         )  # fmt: skip
         self.refresh_duration = Histogram(
             "catalog_refresh_duration_seconds", "Duration of refresh runs that called an upstream.",
-            ["catalog"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry,
+            ["source"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry,
         )  # fmt: skip
         self.redis_errors = Counter(
             "catalog_redis_errors_total", "Failed Redis operations by operation.",
@@ -50,11 +50,11 @@ class Metrics:
         )  # fmt: skip
 
     def observe_refresh(self, result: RefreshResult) -> None:
-        self.refresh_runs.labels(result.catalog, result.outcome).inc()
+        self.refresh_runs.labels(result.source, result.outcome).inc()
         if result.outcome not in IDLE_OUTCOMES:
-            self.refresh_duration.labels(result.catalog).observe(result.duration)
+            self.refresh_duration.labels(result.source).observe(result.duration)
 
-    def exposition(self, catalog) -> bytes:
+    def exposition(self, service) -> bytes:
         """The text a scrape gets: counters of every worker, plus ages read now."""
         if self._multiprocess:
             registry = CollectorRegistry()
@@ -63,20 +63,20 @@ class Metrics:
         else:
             counted = generate_latest(self.registry)
         ages = CollectorRegistry()
-        ages.register(SnapshotAgeCollector(catalog))
+        ages.register(SnapshotAgeCollector(service))
         return counted + generate_latest(ages)
 
 
 class SnapshotAgeCollector:
     """Gauges computed at scrape time from the shared refresh status."""
 
-    def __init__(self, catalog) -> None:
-        self._catalog = catalog
+    def __init__(self, service) -> None:
+        self._service = service
 
     def collect(self):
         age = GaugeMetricFamily("catalog_snapshot_age_seconds", "Seconds since the served live snapshot was fetched.", labels=["catalog"])
         failures = GaugeMetricFamily("catalog_refresh_consecutive_failures", "Refresh failures in a row.", labels=["catalog"])
-        for name, report in self._catalog.status_report().items():
+        for name, report in self._service.status_report().items():
             if report["age_seconds"] is not None:
                 age.add_metric([name], report["age_seconds"])
             failures.add_metric([name], report["consecutive_failures"])
@@ -131,8 +131,8 @@ class RequestMetrics:
 def init_app(app: Flask) -> None:
     """Count every request; feed refresh results and Redis errors into the metrics."""
     metrics = Metrics()
-    catalog = app.extensions["catalog"]
-    catalog.refresher.observers.append(metrics.observe_refresh)
-    catalog.store.on_shared_error = lambda operation: metrics.redis_errors.labels(operation).inc()
+    service = app.extensions["catalog_service"]
+    service.refresher.observers.append(metrics.observe_refresh)
+    service.store.on_shared_error = lambda operation: metrics.redis_errors.labels(operation).inc()
     app.extensions["metrics"] = metrics
     app.wsgi_app = RequestMetrics(app.wsgi_app, app, metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .catalog import get_catalog
+from .service import get_service
 
 bp = Blueprint("ops", __name__)
 
@@ -20,12 +20,12 @@ def healthz() -> Response:
 def readyz() -> Response:
     """Ready whenever at least curated data can be served, which is always once started;
     the body says where the data would come from and whether Redis answers."""
-    catalog = get_catalog()
-    if not catalog.store.shared:
+    service = get_service()
+    if not service.store.shared:
         redis_state = "not_configured"
     else:
-        redis_state = "ok" if catalog.store.ping() else "unreachable"
-    report = catalog.status_report(read_statuses=False)
+        redis_state = "ok" if service.store.ping() else "unreachable"
+    report = service.status_report(read_statuses=False)
     return jsonify(
         {
             "status": "ready",
@@ -41,5 +41,5 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format, summed over every worker."""
-    body = current_app.extensions["metrics"].exposition(get_catalog())
+    body = current_app.extensions["metrics"].exposition(get_service())
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -8,14 +8,7 @@ import gzip
 import hashlib
 import json
 
-# The three refresh jobs, by the name of the catalog each fetches: job ids, lock and status names.
-LLMS = "openrouter"
-EMBEDDINGS = "embeddings"
-OLLAMA = "ollama"
-CATALOGS = (LLMS, EMBEDDINGS, OLLAMA)
-# The Ollama job publishes a second snapshot from the same poll: the embedding-only models.
-OLLAMA_EMBEDDINGS = "ollama_embeddings"
-
+from .sources.base import CatalogSpec
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
@@ -56,20 +49,17 @@ class Snapshot:
         )
 
 
-def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None) -> Snapshot:
-    """An LLM or embedding list; `total` is sent with live data, as the spec has it."""
-    data: dict = {"models": rows, "source": source}
-    if source == "api":
-        data["total"] = len(rows)
+def live_snapshot(catalog: CatalogSpec, rows: list[dict], fetched_at: float) -> Snapshot:
+    """Rows from a successful poll, with `total` as the contract has it for live data."""
+    return Snapshot.from_data({"models": rows, "source": catalog.live_label, "total": len(rows)}, fetched_at)
+
+
+def unreachable_snapshot(catalog: CatalogSpec, error: str, fetched_at: float | None = None) -> Snapshot:
+    """No rows: the source could not be polled; `error` is a short message for people."""
+    data = {"models": [], "source": catalog.unreachable_label, "total": 0, "error": error}
     return Snapshot.from_data(data, fetched_at)
 
 
-def ollama_snapshot(rows: list[dict], fetched_at: float) -> Snapshot:
-    """The models pulled into a reachable Ollama (inference or embedding ones)."""
-    return Snapshot.from_data({"models": rows, "source": "ollama", "total": len(rows)}, fetched_at)
-
-
-def ollama_unreachable_snapshot(error: str, fetched_at: float | None = None) -> Snapshot:
-    """Ollama could not be polled; `error` is a short message for people."""
-    data = {"models": [], "source": "ollama_unreachable", "total": 0, "error": error}
-    return Snapshot.from_data(data, fetched_at)
+def curated_snapshot(catalog: CatalogSpec, label: str) -> Snapshot:
+    """The catalog's curated rows, labelled `curated` or `curated_fallback` (no `total`)."""
+    return Snapshot.from_data({"models": list(catalog.curated_rows or ()), "source": label})

@@ -2,12 +2,12 @@
 
 The request path only reads; the refresher writes. Writes are fenced by a per-catalog lock,
 so a refresher that lost its lock (it ran past the TTL) cannot publish over a newer run.
+Snapshots are stored by catalog name; locks, statuses and refresh requests by source name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import secrets
 import threading
@@ -19,6 +19,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .snapshot import Snapshot
+from .status import RefreshStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ class ProcessStore:
 
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
-        self._statuses: dict[str, dict] = {}
+        self._statuses: dict[str, RefreshStatus] = {}
         self._locks: dict[str, RefreshLock] = {}
         self._refresh_requests: dict[str, float] = {}
+        self._due: set[str] = set()
         self._mutex = threading.Lock()
         # Called with the operation's name whenever the shared tier fails (metrics count them).
         self.on_shared_error: Callable[[str], None] = lambda operation: None
@@ -57,11 +59,11 @@ class ProcessStore:
         """The newest snapshot of a catalog this process knows of."""
         return self._snapshots.get(name)
 
-    def read_status(self, name: str) -> dict | None:
-        """The refresh status of a catalog, as its last run wrote it."""
+    def read_status(self, name: str) -> RefreshStatus | None:
+        """The refresh status of a source, as its last run wrote it."""
         return self._statuses.get(name)
 
-    def read_statuses(self, names: tuple[str, ...]) -> dict[str, dict | None]:
+    def read_statuses(self, names: tuple[str, ...]) -> dict[str, RefreshStatus | None]:
         """Several statuses at once, for the request path: never waits long, never raises."""
         return {name: self._statuses.get(name) for name in names}
 
@@ -81,8 +83,8 @@ class ProcessStore:
             if self._locks.get(lock.name) == lock:
                 del self._locks[lock.name]
 
-    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: dict) -> bool:
-        """Store new snapshots by name (none: status only) and the status of the lock's catalog,
+    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: RefreshStatus) -> bool:
+        """Store new snapshots by name (none: status only) and the status of the lock's source,
         all in one step; False, and nothing stored, when the lock was lost."""
         with self._mutex:
             if not self._holds(lock):
@@ -90,21 +92,33 @@ class ProcessStore:
             self._remember(lock.name, snapshots, status)
             return True
 
-    def claim_refresh_request(self, name: str, seconds: float) -> float:
-        """Take the right to queue a refresh of `name` for `seconds`; 0 when taken, else how long
-        until it can be (another request, here or in any process, took it)."""
+    def claim_refresh_requests(self, names: list[str], seconds: float) -> float:
+        """Take the right to queue a refresh of every one of `names` for `seconds`, all or none:
+        0 when taken, else how long until all can be (a request here or in any process took one)."""
         with self._mutex:
             now = time.monotonic()
-            until = self._refresh_requests.get(name, 0.0)
-            if until > now:
-                return until - now
-            self._refresh_requests[name] = now + seconds
+            wait = max((self._refresh_requests.get(name, 0.0) - now for name in names), default=0.0)
+            if wait > 0:
+                return wait
+            for name in names:
+                self._refresh_requests[name] = now + seconds
             return 0.0
+
+    def mark_due(self, names: list[str]) -> None:
+        """Ask whoever runs the refresh jobs to refresh these sources now."""
+        with self._mutex:
+            self._due.update(names)
+
+    def take_due(self) -> list[str]:
+        """The sources asked for since the last call (each handed out once)."""
+        with self._mutex:
+            due, self._due = sorted(self._due), set()
+            return due
 
     def _holds(self, lock: RefreshLock) -> bool:
         return self._locks.get(lock.name) == lock and lock.expires_at > time.monotonic()
 
-    def _remember(self, name: str, snapshots: dict[str, Snapshot], status: dict) -> None:
+    def _remember(self, name: str, snapshots: dict[str, Snapshot], status: RefreshStatus) -> None:
         self._snapshots.update(snapshots)
         self._statuses[name] = status
 
@@ -150,6 +164,7 @@ class RedisStore(ProcessStore):
         )
         self._publish_script = self._patient.register_script(_PUBLISH_LUA)
         self._release_script = self._patient.register_script(_RELEASE_LUA)
+        self._claim_script = self._fast.register_script(_CLAIM_LUA)
 
     @property
     def shared(self) -> bool:
@@ -186,32 +201,48 @@ class RedisStore(ProcessStore):
         self._snapshots[name] = snapshot
         return snapshot
 
-    def read_status(self, name: str) -> dict | None:
+    def read_status(self, name: str) -> RefreshStatus | None:
         try:
             raw = self._patient.get(self._key("status", name))
         except redis.RedisError as exc:
             self.on_shared_error("read_status")
             raise StoreUnavailable(_redis_problem(exc)) from None
-        return json.loads(raw) if raw else None
+        return RefreshStatus.from_json(raw, name)
 
-    def claim_refresh_request(self, name: str, seconds: float) -> float:
-        key = self._key("refresh-request", name)
+    def claim_refresh_requests(self, names: list[str], seconds: float) -> float:
+        keys = [self._key("refresh-request", name) for name in names]
         try:
-            if self._fast.set(key, "1", nx=True, px=int(seconds * 1000)):
-                return 0.0
-            return max(self._fast.pttl(key), 1) / 1000
+            # One script: every window is taken, or none is.
+            wait_ms = self._claim_script(keys=keys, args=[int(seconds * 1000)], client=self._fast)
         except redis.RedisError as exc:
             self._mark_failing("refresh_request", exc)
-            return super().claim_refresh_request(name, seconds)
+            return super().claim_refresh_requests(names, seconds)
+        return max(int(wait_ms), 0) / 1000
 
-    def read_statuses(self, names: tuple[str, ...]) -> dict[str, dict | None]:
+    def mark_due(self, names: list[str]) -> None:
+        try:
+            self._fast.sadd(self._key("refresh-due", "sources"), *names)
+        except redis.RedisError as exc:
+            self._mark_failing("refresh_request", exc)
+            raise StoreUnavailable(_redis_problem(exc)) from None
+
+    def take_due(self) -> list[str]:
+        try:
+            # SPOP with a count takes the members atomically: each request is handed out once.
+            taken = self._patient.spop(self._key("refresh-due", "sources"), 1000)
+        except redis.RedisError as exc:
+            self.on_shared_error("refresh_request")
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        return sorted(name.decode() for name in taken or ())
+
+    def read_statuses(self, names: tuple[str, ...]) -> dict[str, RefreshStatus | None]:
         try:
             raws = self._fast.mget([self._key("status", name) for name in names])
         except redis.RedisError as exc:
             self._mark_failing("read_status", exc)
             return super().read_statuses(names)
         self._mark_healthy()
-        return {name: json.loads(raw) if raw else None for name, raw in zip(names, raws)}
+        return {name: RefreshStatus.from_json(raw, name) for name, raw in zip(names, raws)}
 
     def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
         lock = _new_lock(name, ttl_seconds)
@@ -231,9 +262,9 @@ class RedisStore(ProcessStore):
             # The TTL frees it anyway.
             log.warning("could not release the %s refresh lock: %s", lock.name, _redis_problem(exc))
 
-    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: dict) -> bool:
+    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: RefreshStatus) -> bool:
         keys = [self._key("lock", lock.name), self._key("status", lock.name)]
-        args: list = [lock.token, json.dumps(status)]
+        args: list = [lock.token, status.to_json()]
         for name, snapshot in snapshots.items():
             fields = _snapshot_fields(snapshot)
             keys.append(self._key("snapshot", name))
@@ -325,6 +356,22 @@ return 1
 _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: the refresh-request window of each source. ARGV: the window in ms. Takes every window
+# when none is held, else takes none and answers the longest wait in ms.
+_CLAIM_LUA = """
+local wait = 0
+for index = 1, #KEYS do
+  local left = redis.call('PTTL', KEYS[index])
+  if left > wait then wait = left end
+  if left == -1 then wait = tonumber(ARGV[1]) end
+end
+if wait > 0 then return wait end
+for index = 1, #KEYS do
+  redis.call('SET', KEYS[index], '1', 'PX', ARGV[1])
 end
 return 0
 """

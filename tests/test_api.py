@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.catalog import OLLAMA_NOT_POLLED
-from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
+from app.status import RefreshStatus
+from tests.support.snapshots import llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
 from tests.support.secrets import OPENROUTER_KEY
 
 LLM_FIELDS = {"id", "name", "provider", "context"}
@@ -18,9 +18,9 @@ OLLAMA_FIELDS = {"id", "name", "parameter_size", "quantization", "family", "size
 
 def publish(app, catalog: str, snapshot) -> None:
     """Put a snapshot in the app's store the way the refresher does: under the lock."""
-    store = app.extensions["catalog"].store
+    store = app.extensions["catalog_service"].store
     lock = store.acquire_lock(catalog, 10)
-    assert store.publish(lock, {catalog: snapshot}, {"outcome": "ok"})
+    assert store.publish(lock, {catalog: snapshot}, RefreshStatus(catalog, outcome="ok"))
     store.release_lock(lock)
 
 
@@ -75,7 +75,7 @@ def test_live_snapshot_is_served_as_api_with_total(keyed_app, auth_headers):
     rows = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000,
              "pricing": {"prompt": "0.1", "completion": "0.2"}},
             {"id": "anthropic/claude-y", "name": "Claude Y", "provider": "Anthropic", "context": 2000}]
-    publish(keyed_app, LLMS, llm_snapshot(rows, "api", fetched_at=1.0))
+    publish(keyed_app, "openrouter", llm_snapshot(rows, "api", fetched_at=1.0))
     data = get_data(keyed_app.test_client(), "/api/models/openrouter", auth_headers)
     assert data == {"models": rows, "source": "api", "total": 2}
 
@@ -83,33 +83,33 @@ def test_live_snapshot_is_served_as_api_with_total(keyed_app, auth_headers):
 def test_live_embeddings_snapshot_is_served_as_api(keyed_app, auth_headers):
     rows = [{"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
              "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02"}]
-    publish(keyed_app, EMBEDDINGS, llm_snapshot(rows, "api", fetched_at=1.0))
+    publish(keyed_app, "embeddings", llm_snapshot(rows, "api", fetched_at=1.0))
     data = get_data(keyed_app.test_client(), "/api/models/openrouter/embeddings", auth_headers)
     assert data["source"] == "api" and data["models"] == rows and data["total"] == 1
 
 
 def test_live_snapshot_is_ignored_without_a_key(app, client, auth_headers):
     # No key configured means curated, whatever a store may hold.
-    publish(app, LLMS, llm_snapshot([{"id": "a/b", "name": "B", "provider": "A", "context": 1}], "api", 1.0))
+    publish(app, "openrouter", llm_snapshot([{"id": "a/b", "name": "B", "provider": "A", "context": 1}], "api", 1.0))
     assert get_data(client, "/api/models/openrouter", auth_headers)["source"] == "curated"
 
 
 def test_ollama_before_first_poll_is_unreachable_with_error(client, auth_headers):
     data = get_data(client, "/api/models/ollama", auth_headers)
-    assert data == {"models": [], "source": "ollama_unreachable", "total": 0, "error": OLLAMA_NOT_POLLED}
+    assert data == {"models": [], "source": "ollama_unreachable", "total": 0, "error": "Ollama has not been polled yet"}
 
 
 def test_ollama_snapshot_is_served(app, client, auth_headers):
     rows = [{"id": "qwen2.5:1.5b", "name": "qwen2.5:1.5b", "parameter_size": "1.5B", "quantization": "Q4_K_M",
              "family": "qwen2", "size_mb": 986}]
-    publish(app, OLLAMA, ollama_snapshot(rows, fetched_at=1.0))
+    publish(app, "ollama", ollama_snapshot(rows, fetched_at=1.0))
     data = get_data(client, "/api/models/ollama", auth_headers)
     assert data == {"models": rows, "source": "ollama", "total": 1}
     assert set(data["models"][0]) == OLLAMA_FIELDS
 
 
 def test_ollama_unreachable_snapshot_is_served(app, client, auth_headers):
-    publish(app, OLLAMA, ollama_unreachable_snapshot("cannot connect to Ollama at localhost:11434 (connection refused)"))
+    publish(app, "ollama", ollama_unreachable_snapshot("cannot connect to Ollama at localhost:11434 (connection refused)"))
     data = get_data(client, "/api/models/ollama", auth_headers)
     assert data["source"] == "ollama_unreachable"
     assert data["models"] == [] and data["total"] == 0
@@ -170,7 +170,7 @@ def test_envelope_has_success_first(client, auth_headers):
 def test_app_starts_and_answers_while_redis_is_down(make_settings, auth_headers):
     """No I/O in the factory; a Redis nobody answers on degrades to curated data, not errors."""
     app = create_app(make_settings(redis_url="redis://127.0.0.1:1/0", openrouter_api_key=OPENROUTER_KEY))
-    assert app.extensions["catalog"].store.shared
+    assert app.extensions["catalog_service"].store.shared
     client = app.test_client()
     assert get_data(client, "/api/models/openrouter", auth_headers)["source"] == "curated_fallback"
     assert get_data(client, "/api/models/ollama", auth_headers)["source"] == "ollama_unreachable"

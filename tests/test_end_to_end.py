@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from app import create_app
-from app.scheduler import build_scheduler
+from app.jobs import RefreshJobs
 from config import PROJECT_ROOT
 from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
 from harness.fake_upstream import fixture_bytes
@@ -78,7 +78,7 @@ def test_refresh_command_publishes_into_redis_and_the_api_serves_it(upstream, re
         cwd=PROJECT_ROOT, env=service_env(upstream, REDIS_URL=redis_url), capture_output=True, text=True, timeout=60,
     )
     assert status.returncode == 0
-    rows = {json.loads(line)["catalog"]: json.loads(line)["rows"] for line in status.stdout.splitlines()}
+    rows = {json.loads(line)["source"]: json.loads(line)["rows"] for line in status.stdout.splitlines()}
     assert rows == {"openrouter": 414, "embeddings": 34, "ollama": 4}
 
 
@@ -132,8 +132,8 @@ def _wait_for_source(url: str, headers: dict, source: str, timeout: float = 15.0
 
 def test_scheduler_jobs(make_settings):
     app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_refresh_seconds=100))
-    refresher = app.extensions["catalog"].refresher
-    scheduler = build_scheduler(refresher)
+    refresher = app.extensions["catalog_service"].refresher
+    scheduler = RefreshJobs(refresher).build()
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"openrouter", "embeddings", "ollama"}
     for job in jobs.values():
@@ -145,7 +145,7 @@ def test_scheduler_jobs(make_settings):
 
 
 def test_scheduler_without_a_key_polls_only_ollama(app):
-    jobs = build_scheduler(app.extensions["catalog"].refresher).get_jobs()
+    jobs = RefreshJobs(app.extensions["catalog_service"].refresher).build().get_jobs()
     assert [job.id for job in jobs] == ["ollama"]
 
 

@@ -22,8 +22,9 @@ import requests
 from urllib3.exceptions import NameResolutionError
 
 from app import create_app
+from app.status import RefreshStatus
 from app.refresh import MAX_TICK_SECONDS, RATE_LIMIT_CAP_SECONDS
-from app.snapshot import EMBEDDINGS, LLMS, OLLAMA, ollama_snapshot
+from tests.support.snapshots import ollama_snapshot
 from tests.support.secrets import OPENROUTER_KEY, leaked_sentinels, make_token
 from harness.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
 from harness.processes import (
@@ -73,14 +74,14 @@ def good_app(upstream, make_settings):
     """An app whose live LLM and Ollama snapshots were fetched from good upstream answers."""
     serve_recordings(upstream)
     app = make_app(make_settings, upstream.url)
-    refresher = app.extensions["catalog"].refresher
-    assert refresher.run(LLMS).outcome == "published"
-    assert refresher.run(OLLAMA).outcome == "published"
+    refresher = app.extensions["catalog_service"].refresher
+    assert refresher.run("openrouter").outcome == "published"
+    assert refresher.run("ollama").outcome == "published"
     return app
 
 
-def refresh(app, catalog=LLMS, force=True):
-    return app.extensions["catalog"].refresher.run(catalog, force=force)
+def refresh(app, catalog="openrouter", force=True):
+    return app.extensions["catalog_service"].refresher.run(catalog, force=force)
 
 
 # --- f01 upstream connect timeout / read timeout / trickling body ----------------------------
@@ -94,9 +95,9 @@ def test_f01_slow_upstream_ends_by_the_deadline_and_keeps_the_snapshot(good_app,
     if fault == "connect_timeout":
         unaccepting = UnacceptingPort()
         app = make_app(make_settings, unaccepting.url)
-        store = app.extensions["catalog"].store
-        lock = store.acquire_lock(LLMS, 10)
-        store.publish(lock, {LLMS: good_app.extensions["catalog"].store.read(LLMS)}, {"rows": 414})
+        store = app.extensions["catalog_service"].store
+        lock = store.acquire_lock("openrouter", 10)
+        store.publish(lock, {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")}, RefreshStatus("openrouter", rows=414))
         store.release_lock(lock)
     else:
         upstream.routes[("GET", MODELS)].mode = fault
@@ -130,9 +131,9 @@ def test_f02_5xx_keeps_the_snapshot_counts_and_backs_off(good_app, upstream):
     result = refresh(good_app)
     assert result.outcome == "failed" and "HTTP 503" in result.message
     assert served_body(good_app) == before
-    assert good_app.extensions["catalog"].store.read_status(LLMS)["consecutive_failures"] == 1
+    assert good_app.extensions["catalog_service"].store.read_status("openrouter").consecutive_failures == 1
     metrics = good_app.test_client().get("/metrics").get_data(as_text=True)
-    assert 'catalog_refresh_runs_total{catalog="openrouter",outcome="failed"} 1.0' in metrics
+    assert 'catalog_refresh_runs_total{outcome="failed",source="openrouter"} 1.0' in metrics
 
 
 def test_f02_5xx_retries_are_jittered_and_bounded_per_interval(requests_mock, make_settings):
@@ -140,13 +141,13 @@ def test_f02_5xx_retries_are_jittered_and_bounded_per_interval(requests_mock, ma
     settings = make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url="http://or.test/api/v1")
     route = requests_mock.get("http://or.test/api/v1/models", status_code=502)
     app = create_app(settings)
-    refresher = app.extensions["catalog"].refresher
+    refresher = app.extensions["catalog_service"].refresher
     refresher._clock = clock
-    interval, tick = refresher.interval(LLMS), refresher.tick(LLMS)
+    interval, tick = refresher.registry.sources["openrouter"].interval_seconds, refresher.tick(refresher.registry.sources["openrouter"])
     call_times = []
     for _ in range(int(10 * interval / tick)):  # the scheduler's ticks over ten intervals
         calls = route.call_count
-        refresher.run(LLMS)
+        refresher.run("openrouter")
         if route.call_count > calls:
             call_times.append(clock.now)
         clock.now += tick
@@ -156,9 +157,9 @@ def test_f02_5xx_retries_are_jittered_and_bounded_per_interval(requests_mock, ma
     assert len(call_times) <= 10 + 5
     waits = []
     for _ in range(10):
-        refresher.run(LLMS, force=True)
-        status = app.extensions["catalog"].store.read_status(LLMS)
-        waits.append(status["next_attempt_at"] - status["last_attempt"])
+        refresher.run("openrouter", force=True)
+        status = app.extensions["catalog_service"].store.read_status("openrouter")
+        waits.append(status.next_attempt_at - status.last_attempt)
     assert len(set(waits)) > 1  # jittered, so replicas drift apart
 
 
@@ -177,9 +178,10 @@ def test_f03_rate_limit_defers_without_sleeping_and_keeps(good_app, upstream, re
     result = refresh(good_app)
     assert result.outcome == "failed" and "429" in result.message
     assert result.duration < 0.5  # no sleep inside the job
-    status = good_app.extensions["catalog"].store.read_status(LLMS)
-    wait = status["next_attempt_at"] - status["last_attempt"]
-    tick = good_app.extensions["catalog"].refresher.tick(LLMS)
+    status = good_app.extensions["catalog_service"].store.read_status("openrouter")
+    wait = status.next_attempt_at - status.last_attempt
+    refresher = good_app.extensions["catalog_service"].refresher
+    tick = refresher.tick(refresher.registry.sources["openrouter"])
     if expected_wait is None:
         assert 0.8 * tick <= wait <= tick  # garbage: the ordinary back-off
     else:
@@ -316,15 +318,15 @@ def test_f10_network_failures(good_app, upstream, requests_mock, make_settings, 
         else:
             requests_mock.real_http = True
         app = make_app(make_settings, base)
-        store = app.extensions["catalog"].store
-        lock = store.acquire_lock(LLMS, 10)
-        store.publish(lock, {LLMS: good_app.extensions["catalog"].store.read(LLMS)}, {"rows": 414})
+        store = app.extensions["catalog_service"].store
+        lock = store.acquire_lock("openrouter", 10)
+        store.publish(lock, {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")}, RefreshStatus("openrouter", rows=414))
         store.release_lock(lock)
     expected = {"refused": "connection refused", "dns": "host name not resolved", "reset": "connection reset"}[fault]
-    llm_result = refresh(app, LLMS)
+    llm_result = refresh(app, "openrouter")
     assert llm_result.outcome == "failed" and expected in llm_result.message
     assert served_body(app) == before_llms
-    refresh(app, OLLAMA)
+    refresh(app, "ollama")
     data = app.test_client().get("/api/models/ollama", headers={"Authorization": f"Bearer {make_token()}"}).get_json()["data"]
     assert data["source"] == "ollama_unreachable" and data["models"] == []
     assert expected in data["error"]
@@ -343,7 +345,7 @@ def test_f11_redis_down_at_start(upstream, make_settings, redis_server):
     assert time.monotonic() - started < 0.5
     assert response.status_code == 200 and response.get_json()["data"]["source"] == "curated_fallback"
     # Without the store there is no lock: the refresher waits instead of hammering upstreams.
-    outcomes = {refresh(app, catalog, force=False).outcome for catalog in (LLMS, EMBEDDINGS, OLLAMA) for _ in range(3)}
+    outcomes = {refresh(app, catalog, force=False).outcome for catalog in ("openrouter", "embeddings", "ollama") for _ in range(3)}
     assert outcomes == {"store_unavailable"}
     assert upstream.calls == []
 
@@ -497,23 +499,23 @@ def test_f16_clock_jumps_cause_no_refresh_storm(requests_mock, make_settings, ju
     route = requests_mock.get("http://or.test/api/v1/models", content=fixture_bytes("openrouter/models.json"))
     app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url="http://or.test/api/v1",
                                    openrouter_refresh_seconds=300))
-    refresher = app.extensions["catalog"].refresher
+    refresher = app.extensions["catalog_service"].refresher
     refresher._clock = clock
-    assert refresher.run(LLMS).outcome == "published"
+    assert refresher.run("openrouter").outcome == "published"
     clock.now += jump
     for _ in range(20):  # twenty ticks in a row right after the jump
-        refresher.run(LLMS)
+        refresher.run("openrouter")
     assert route.call_count <= 2  # at most one catch-up refresh, never one per tick
-    clock.now += refresher.interval(LLMS) + MAX_TICK_SECONDS
+    clock.now += refresher.registry.sources["openrouter"].interval_seconds + MAX_TICK_SECONDS
     for _ in range(5):
-        refresher.run(LLMS)
+        refresher.run("openrouter")
     assert route.call_count <= 3
 
 
 def test_f16_ages_are_never_negative(app, auth_headers):
-    store = app.extensions["catalog"].store
-    lock = store.acquire_lock(OLLAMA, 10)
-    store.publish(lock, {OLLAMA: ollama_snapshot([], fetched_at=time.time() + 600)}, {"last_success": time.time() + 600})
+    store = app.extensions["catalog_service"].store
+    lock = store.acquire_lock("ollama", 10)
+    store.publish(lock, {"ollama": ollama_snapshot([], fetched_at=time.time() + 600)}, RefreshStatus("ollama", last_success=time.time() + 600))
     store.release_lock(lock)
     report = app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
     assert report["ollama"]["age_seconds"] == 0

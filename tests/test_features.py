@@ -8,8 +8,8 @@ import time
 import pytest
 
 from app import create_app
-from app.normalise import llm_capabilities, normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
-from app.snapshot import LLMS, OLLAMA
+from app.sources.ollama import normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
+from app.sources.openrouter import llm_capabilities
 from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from harness.fake_upstream import fixture_bytes
 
@@ -30,7 +30,7 @@ def live_app(requests_mock, make_settings):
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_3.json"))
     app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
                                    ollama_base_url=OLLAMA_BASE))
-    for result in app.extensions["catalog"].refresher.run_all():
+    for result in app.extensions["catalog_service"].refresher.run_all():
         assert result.outcome == "published"
     return app
 
@@ -166,13 +166,13 @@ def test_invalid_filter_values_get_400_naming_the_parameter(client, auth_headers
 
 
 def test_filtering_does_not_reparse_the_catalog_per_request(live_app):
-    catalog = live_app.extensions["catalog"]
-    snapshot = catalog.snapshot(LLMS)
+    catalog = live_app.extensions["catalog_service"]
+    snapshot = catalog.snapshot("openrouter")
     get(live_app, "/api/models/openrouter?q=gpt")
     assert "data" in snapshot.__dict__  # parsed once, kept on the snapshot
     parsed = snapshot.__dict__["data"]
     get(live_app, "/api/models/openrouter?q=claude")
-    assert catalog.snapshot(LLMS).__dict__["data"] is parsed
+    assert catalog.snapshot("openrouter").__dict__["data"] is parsed
 
 
 # --- local embedding models ------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_ollama_embeddings_from_show_on_an_old_server(requests_mock, make_settin
     requests_mock.post(f"{OLLAMA_BASE}/api/show",
                        json=lambda request, context: pooling_show if request.json()["model"].startswith("nomic") else chat_show)
     app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))
-    assert app.extensions["catalog"].refresher.run(OLLAMA).outcome == "published"
+    assert app.extensions["catalog_service"].refresher.run("ollama").outcome == "published"
     data = app.test_client().get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]
     assert data == {"models": [{"id": "nomic-embed-text:latest", "name": "nomic-embed-text:latest",
                                 "family": "nomic-bert", "parameter_size": "137M", "quantization": "F16",
@@ -198,7 +198,7 @@ def test_ollama_embeddings_without_capabilities_or_show(requests_mock, make_sett
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_2.json"))
     requests_mock.post(f"{OLLAMA_BASE}/api/show", status_code=404)
     app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))
-    app.extensions["catalog"].refresher.run(OLLAMA)
+    app.extensions["catalog_service"].refresher.run("ollama")
     data = app.test_client().get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]
     assert [row["name"] for row in data["models"]] == ["bge-m3-unified:latest", "bge-m3:latest"]
     assert all(row["dimensions"] is None and row["context"] is None for row in data["models"])

@@ -7,7 +7,7 @@ import json
 import time
 
 from app.auth import VerifiedTokenCache
-from app.snapshot import llm_snapshot
+from tests.support.snapshots import llm_snapshot
 from tests.support.secrets import JWT_SECRET, make_token
 
 PATH = "/api/models/openrouter"

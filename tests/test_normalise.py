@@ -7,18 +7,14 @@ import json
 import pytest
 
 from app.curated import load_curated
-from app.normalise import (
-    InvalidDocument,
-    OllamaModelInfo,
-    cost_per_million,
+from app.sources.ollama import OllamaModelInfo, is_embedding_only, normalise_ollama_tags, ollama_model_info
+from app.sources.openrouter import (
     display_name,
-    is_embedding_only,
-    normalise_ollama_tags,
     normalise_openrouter_embeddings,
     normalise_openrouter_models,
-    ollama_model_info,
     provider_name,
 )
+from app.sources.rows import InvalidDocument, cost_per_million
 from config import PROJECT_ROOT
 from harness.fake_upstream import fixture_bytes
 

@@ -39,7 +39,7 @@ def live_app(requests_mock, make_settings):
     requests_mock.post(f"{OLLAMA_BASE}/api/show", content=fixture_bytes("ollama/show_qwen3_1.7b.json"))
     app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
                                    ollama_base_url=OLLAMA_BASE))
-    app.extensions["catalog"].refresher.run_all()
+    app.extensions["catalog_service"].refresher.run_all()
     return app
 
 

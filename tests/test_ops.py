@@ -7,7 +7,6 @@ import logging
 
 from app import create_app
 from app.logs import JsonFormatter, SecretMaskingFilter, configure_logging
-from app.snapshot import LLMS, OLLAMA
 from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from harness.fake_upstream import fixture_bytes
 
@@ -45,11 +44,12 @@ def test_status_needs_a_token(client):
 def test_status_reports_each_catalog(requests_mock, keyed_app, auth_headers):
     requests_mock.get(f"{OR_BASE}/models", content=fixture_bytes("openrouter/models.json"))
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", status_code=503)
-    refresher = keyed_app.extensions["catalog"].refresher
-    refresher.run(LLMS)
-    refresher.run(OLLAMA)
+    refresher = keyed_app.extensions["catalog_service"].refresher
+    refresher.run("openrouter")
+    refresher.run("ollama")
     data = keyed_app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
-    assert set(data) == {"openrouter", "embeddings", "ollama"}
+    assert set(data) == {"openrouter", "embeddings", "ollama", "ollama_embeddings"}
+    assert data["ollama_embeddings"]["refreshed_by"] == "ollama" and data["embeddings"]["refreshed_by"] == "embeddings"
     llms = data["openrouter"]
     assert llms["source"] == "api" and llms["rows"] == 414
     assert llms["age_seconds"] >= 0 and llms["fetched_at"].endswith("+00:00")
@@ -75,13 +75,13 @@ def test_metrics_count_requests_by_endpoint_and_status(client, auth_headers):
 
 def test_metrics_count_refreshes_and_ages(requests_mock, keyed_app):
     requests_mock.get(f"{OR_BASE}/models", content=fixture_bytes("openrouter/models.json"))
-    refresher = keyed_app.extensions["catalog"].refresher
-    refresher.run(LLMS)
-    refresher.run(LLMS)
+    refresher = keyed_app.extensions["catalog_service"].refresher
+    refresher.run("openrouter")
+    refresher.run("openrouter")
     text = keyed_app.test_client().get("/metrics").get_data(as_text=True)
-    assert 'catalog_refresh_runs_total{catalog="openrouter",outcome="published"} 1.0' in text
-    assert 'catalog_refresh_runs_total{catalog="openrouter",outcome="fresh"} 1.0' in text
-    assert 'catalog_refresh_duration_seconds_count{catalog="openrouter"} 1.0' in text
+    assert 'catalog_refresh_runs_total{outcome="published",source="openrouter"} 1.0' in text
+    assert 'catalog_refresh_runs_total{outcome="fresh",source="openrouter"} 1.0' in text
+    assert 'catalog_refresh_duration_seconds_count{source="openrouter"} 1.0' in text
     assert 'catalog_snapshot_age_seconds{catalog="openrouter"}' in text
     assert 'catalog_refresh_consecutive_failures{catalog="openrouter"} 0.0' in text
 
@@ -97,10 +97,10 @@ def test_metrics_count_redis_errors(make_settings):
 def test_json_log_line_carries_refresh_fields(requests_mock, keyed_app, caplog):
     requests_mock.get(f"{OR_BASE}/models", content=fixture_bytes("openrouter/models.json"))
     with caplog.at_level(logging.INFO, logger="app.refresh"):
-        keyed_app.extensions["catalog"].refresher.run(LLMS)
+        keyed_app.extensions["catalog_service"].refresher.run("openrouter")
     text = JsonFormatter().format(caplog.records[-1])
     line = json.loads(text)
-    assert line["event"] == "refresh" and line["catalog"] == "openrouter" and line["outcome"] == "published"
+    assert line["event"] == "refresh" and line["source"] == "openrouter" and line["outcome"] == "published"
     assert line["rows"] == 414 and line["skipped"] == 0 and line["duration_ms"] >= 0
     assert "\n" not in text
 

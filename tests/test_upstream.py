@@ -9,14 +9,9 @@ from email.utils import formatdate
 import pytest
 import requests
 
-from app.upstream import (
-    HttpClient,
-    OllamaClient,
-    OpenRouterClient,
-    UpstreamError,
-    UpstreamRateLimited,
-    parse_retry_after,
-)
+from app.sources.http import HttpClient, UpstreamError, UpstreamRateLimited, parse_retry_after
+from app.sources.ollama import OllamaClient
+from app.sources.openrouter import OpenRouterClient
 from tests.support.secrets import OPENROUTER_KEY
 from harness.fake_upstream import FakeUpstream, fixture_bytes
 

@@ -1,7 +1,8 @@
-"""Fetching from OpenRouter and Ollama: bounded in time and bytes, no redirects.
+"""What every upstream call shares: one session, a total deadline, a byte cap, no redirects.
 
 Every failure is an UpstreamError whose text is short and safe to log and to show: it names
-the upstream and what went wrong, never a URL's credentials, a key or a response body.
+the upstream and what went wrong, never a URL's credentials, a key or a response body. Keys go
+only to the configured host: redirects are never followed.
 """
 
 from __future__ import annotations
@@ -117,52 +118,6 @@ class HttpClient:
             if size > self.max_bytes:
                 raise UpstreamError(f"{label} sent more than {self.max_bytes} bytes")
             chunks.append(chunk)
-
-
-class OpenRouterClient:
-    """The two OpenRouter catalog endpoints."""
-
-    def __init__(self, http: HttpClient, base_url: str, api_key: str) -> None:
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self.label = f"OpenRouter at {display_host(base_url)}"
-
-    def _get(self, path: str) -> Any:
-        # The key goes only to the configured host: no redirects are followed.
-        headers = {"Authorization": f"Bearer {self._api_key}"}
-        return self._http.request_json("GET", self._base_url + path, self.label, headers=headers)
-
-    def models(self) -> Any:
-        """GET /models: the LLM catalog (text-output models)."""
-        return self._get("/models")
-
-    def embedding_models(self) -> Any:
-        """GET /embeddings/models: the embedding catalog."""
-        return self._get("/embeddings/models")
-
-
-class OllamaClient:
-    """The two Ollama endpoints the catalog needs."""
-
-    def __init__(self, http: HttpClient, base_url: str) -> None:
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self.label = f"Ollama at {display_host(base_url)}"
-
-    def tags(self) -> Any:
-        """GET /api/tags: the models pulled into this server."""
-        return self._http.request_json("GET", self._base_url + "/api/tags", self.label)
-
-    def show(self, model: str, timeout_seconds: float | None = None) -> Any:
-        """POST /api/show: one model's details, capabilities and model_info."""
-        return self._http.request_json(
-            "POST",
-            self._base_url + "/api/show",
-            self.label,
-            json_body={"model": model},
-            timeout_seconds=timeout_seconds,
-        )
 
 
 def _check_status(response: requests.Response, label: str) -> None:

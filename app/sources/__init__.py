@@ -1,0 +1,20 @@
+"""The upstreams: one module each, declaring its sources with `sources(settings, context)`.
+
+To add a source, add a module here and name it in SOURCE_MODULES (docs/architecture.md,
+"How to add a source").
+"""
+
+from __future__ import annotations
+
+from config import Settings
+
+from . import ollama, openrouter
+from .base import Source, SourceContext
+
+# In the order /api/models lists them.
+SOURCE_MODULES = (openrouter, ollama)
+
+
+def configured_sources(settings: Settings, context: SourceContext) -> list[Source]:
+    """Every source the settings configure, from every module."""
+    return [source for module in SOURCE_MODULES for source in module.sources(settings, context)]
