@@ -17,7 +17,9 @@ EMBEDDING_MODELS_FILE = "embedding_models.yaml"
 
 SOURCE_KINDS = ("openrouter", "openai", "gemini", "mistral", "ollama", "huggingface")
 # Local servers name models after Hugging Face repos or GGUF files, so they share its rules.
-LOCAL_SERVER_KINDS = MappingProxyType({"lmstudio": "huggingface", "llamacpp": "huggingface", "vllm": "huggingface"})
+LOCAL_SERVER_KINDS = MappingProxyType(
+    {"lmstudio": "huggingface", "llamacpp": "huggingface", "vllm": "huggingface"}
+)
 
 # OpenRouter routing variants serve the same weights; an unknown suffix is not assumed to.
 _OPENROUTER_VARIANTS = frozenset({"free", "batch", "beta", "extended", "nitro", "floor", "online", "exacto"})
@@ -29,6 +31,7 @@ _OLLAMA_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*(?::[a-z0-9][a-z0-9._-]*)?$")
 _REPO_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
 _PLAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LM_STUDIO_PREFIX = "text-embedding-"
+# Marks a repo name that two makers use: a bare name like that says nothing about the weights.
 _AMBIGUOUS = object()
 
 
@@ -64,7 +67,8 @@ class EmbeddingModels:
         """The entry serving these weights, or None when the id is unknown or could be other weights."""
         kind = LOCAL_SERVER_KINDS.get(source_kind, source_kind)
         if kind not in SOURCE_KINDS:
-            raise ValueError(f"unknown source kind {source_kind!r} (known: {', '.join(SOURCE_KINDS + tuple(LOCAL_SERVER_KINDS))})")
+            known = ", ".join(SOURCE_KINDS + tuple(LOCAL_SERVER_KINDS))
+            raise ValueError(f"unknown source kind {source_kind!r} (known: {known})")
         if not isinstance(model_id, str) or not model_id.strip():
             return None
         if kind == "ollama":
@@ -102,11 +106,14 @@ class EmbeddingModels:
             # Another owner's repo of the same name may hold fine-tuned weights; only GGUF
             # conversion repos are taken to be the named model.
             return None
-        for candidate in (name, name[len(_LM_STUDIO_PREFIX):] if name.startswith(_LM_STUDIO_PREFIX) else None):
-            if candidate:
-                found = self._hf_names.get(candidate)
-                if found is not None:
-                    return None if found is _AMBIGUOUS else found
+        candidates = [name]
+        if name.startswith(_LM_STUDIO_PREFIX):
+            # LM Studio prefixes its ids of embedding models with this; OpenAI names stay unmatched.
+            candidates.append(name[len(_LM_STUDIO_PREFIX):])
+        for candidate in candidates:
+            found = self._hf_names.get(candidate)
+            if found is not None:
+                return None if found is _AMBIGUOUS else found
         return None
 
 
@@ -155,7 +162,7 @@ def _check_entry(entry: Any) -> EmbeddingModel:
     return EmbeddingModel(
         key=_key(entry["key"]),
         dimensions=dimensions,
-        supported_dimensions=_supported(entry.get("supported_dimensions"), dimensions, "supported_dimensions" in entry),
+        supported_dimensions=_supported(entry, dimensions),
         ids=MappingProxyType(_ids(entry["ids"])),
         sources=_sources(entry["sources"]),
     )
@@ -178,11 +185,14 @@ def _dimensions(value: Any) -> int | None:
     raise _EntryError(f"'dimensions' must be a positive integer or null, got {value!r}")
 
 
-def _supported(value: Any, dimensions: int | None, present: bool) -> tuple[int, ...]:
-    if not present:
+def _supported(entry: dict, dimensions: int | None) -> tuple[int, ...]:
+    if "supported_dimensions" not in entry:
         return ()
+    value = entry["supported_dimensions"]
     if not isinstance(value, list) or not value or not all(_positive(size) for size in value):
-        raise _EntryError(f"'supported_dimensions' must be a non-empty list of positive integers, got {value!r}")
+        raise _EntryError(
+            f"'supported_dimensions' must be a non-empty list of positive integers, got {value!r}"
+        )
     if any(later <= earlier for earlier, later in zip(value, value[1:])):
         raise _EntryError(f"'supported_dimensions' must be in ascending order without repeats, got {value!r}")
     if dimensions is None:
@@ -198,13 +208,14 @@ def _ids(value: Any) -> dict[str, tuple[str, ...]]:
         raise _EntryError("'ids' must be a non-empty mapping of source kind to a list of ids")
     unknown = sorted(map(str, value.keys() - set(SOURCE_KINDS)))
     if unknown:
-        raise _EntryError(f"unknown source kind {', '.join(unknown)} in 'ids' (known: {', '.join(SOURCE_KINDS)})")
+        known = ", ".join(SOURCE_KINDS)
+        raise _EntryError(f"unknown source kind {', '.join(unknown)} in 'ids' (known: {known})")
     ids = {}
     for kind in SOURCE_KINDS:
         if kind not in value:
             continue
         listed = value[kind]
-        if not isinstance(listed, list) or not listed or not all(isinstance(item, str) and item.strip() for item in listed):
+        if not _texts(listed):
             raise _EntryError(f"'ids.{kind}' must be a non-empty list of ids, got {listed!r}")
         for item in listed:
             if not _valid_id(kind, item):
@@ -220,9 +231,15 @@ def _valid_id(kind: str, model_id: str) -> bool:
 
 
 def _sources(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(item, str) and item.strip() for item in value):
+    if not _texts(value):
         raise _EntryError(f"'sources' must be a non-empty list of source notes, got {value!r}")
     return tuple(value)
+
+
+def _texts(value: Any) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(item, str) and item.strip() for item in value)
 
 
 class _IndexBuilder:
@@ -304,7 +321,8 @@ def _normal_hf(model_id: str, lookup: bool) -> str:
         # LM Studio variants ("@q4_k_m") and second loaded instances (":2") are the same weights.
         text = text.partition("@")[0]
         text = re.sub(r":\d+$", "", text)
-        if text.startswith(("/", "./", "~")) or text.count("/") > 1 or text.endswith((".gguf", ".bin", ".safetensors")):
+        is_path = text.startswith(("/", "./", "~")) or text.count("/") > 1
+        if is_path or text.endswith((".gguf", ".bin", ".safetensors")):
             # llama.cpp and vLLM may report a file or directory path: the last part names the model.
             text = text.rstrip("/").rpartition("/")[2]
         for extension in (".gguf", ".bin", ".safetensors"):
