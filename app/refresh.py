@@ -21,7 +21,7 @@ from .logs import mask_secrets
 from .registry import Registry
 from .snapshot import Snapshot, live_snapshot, unreachable_snapshot
 from .sources.base import FETCH_ERRORS, Fetched, Source
-from .sources.http import UpstreamError, UpstreamRateLimited
+from .sources.http import UpstreamError, UpstreamKeyRejected, UpstreamRateLimited
 from .status import RefreshStatus
 from .store import ProcessStore, StoreUnavailable
 
@@ -186,6 +186,8 @@ class Refresher:
         # Back off from one tick, doubling, up to the interval; jitter spreads replicas apart.
         wait = min(source.interval_seconds, self.tick(source) * 2 ** (failures - 1))
         wait *= random.uniform(0.8, 1.0)
+        if isinstance(exc, UpstreamKeyRejected):
+            wait = source.interval_seconds  # a new key needs a person, not a quick retry
         if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
             wait = max(wait, min(exc.retry_after, RATE_LIMIT_CAP_SECONDS))
         suspect_rows = getattr(exc, "suspect_rows", previous.suspect_rows)

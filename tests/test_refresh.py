@@ -113,6 +113,15 @@ def test_rate_limit_defers_the_next_attempt(requests_mock, keyed_app):
     assert catalog.refresher.run("openrouter").outcome == "fresh"  # no call before Retry-After has passed
 
 
+def test_a_rejected_key_is_retried_only_after_the_interval(requests_mock, keyed_app):
+    requests_mock.get(f"{OR_BASE}/models", status_code=401)
+    service = catalog_of(keyed_app)
+    service.refresher.run("openrouter", force=True)
+    status = service.store.read_status("openrouter")
+    assert status.last_error == "OpenRouter at openrouter.test: key rejected (401)"
+    assert status.next_attempt_at - status.last_attempt == pytest.approx(service.registry.sources["openrouter"].interval_seconds)
+
+
 def test_failures_back_off_up_to_the_interval(requests_mock, keyed_app):
     requests_mock.get(f"{OR_BASE}/models", status_code=500)
     catalog = catalog_of(keyed_app)

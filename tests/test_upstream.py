@@ -9,7 +9,7 @@ from email.utils import formatdate
 import pytest
 import requests
 
-from app.sources.http import HttpClient, UpstreamError, UpstreamRateLimited, parse_retry_after
+from app.sources.http import HttpClient, UpstreamError, UpstreamKeyRejected, UpstreamRateLimited, parse_retry_after
 from app.sources.ollama import OllamaClient
 from app.sources.openrouter import OpenRouterClient
 from tests.support.secrets import OPENROUTER_KEY
@@ -64,12 +64,20 @@ def test_connection_refused_has_a_short_message(http):
     assert str(caught.value) == "cannot connect to Ollama at 127.0.0.1:1 (connection refused)"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 404, 401])
+@pytest.mark.parametrize("status", [500, 502, 503, 404])
 def test_error_status(requests_mock, openrouter, status):
     requests_mock.get(f"{BASE}/models", status_code=status, text="<html>secret page</html>")
     with pytest.raises(UpstreamError) as caught:
         openrouter.models()
     assert str(caught.value) == f"OpenRouter at openrouter.test answered HTTP {status}"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_says_so(requests_mock, openrouter, status):
+    requests_mock.get(f"{BASE}/models", status_code=status, text="<html>secret page</html>")
+    with pytest.raises(UpstreamKeyRejected) as caught:
+        openrouter.models()
+    assert str(caught.value) == f"OpenRouter at openrouter.test: key rejected ({status})"
 
 
 @pytest.mark.parametrize(

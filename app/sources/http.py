@@ -34,6 +34,10 @@ class UpstreamRateLimited(UpstreamError):
         self.retry_after = retry_after
 
 
+class UpstreamKeyRejected(UpstreamError):
+    """The upstream refused the key (401 or 403): retrying sooner than the interval cannot help."""
+
+
 def display_host(url: str) -> str:
     """host:port of a URL, without any user:password part."""
     parts = urlsplit(url)
@@ -127,6 +131,8 @@ def _check_status(response: requests.Response, label: str) -> None:
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise UpstreamRateLimited(f"{label} is rate limiting (HTTP 429)", retry_after)
+    if status in (401, 403):
+        raise UpstreamKeyRejected(f"{label}: key rejected ({status})")
     if status >= 400:
         raise UpstreamError(f"{label} answered HTTP {status}")
 
