@@ -111,3 +111,10 @@ def upstream():
     server = FakeUpstream().start()
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the real Redis server are system tests too (see the marker in pytest.ini)."""
+    for item in items:
+        if {"redis_server", "redis_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)

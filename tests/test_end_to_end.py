@@ -42,6 +42,7 @@ def service_env(upstream, **extra) -> dict:
     return env
 
 
+@pytest.mark.system
 def test_refresh_command_publishes_into_redis_and_the_api_serves_it(upstream, redis_url, make_settings):
     serve_recordings(upstream)
     completed = subprocess.run(
@@ -82,6 +83,7 @@ def test_refresh_command_publishes_into_redis_and_the_api_serves_it(upstream, re
     assert rows == {"openrouter": 414, "embeddings": 34, "ollama": 4}
 
 
+@pytest.mark.system
 def test_embedded_run_serves_curated_at_once_and_live_data_after_the_first_refresh(upstream):
     serve_recordings(upstream)
     upstream.routes[("GET", "/api/v1/models")].delay = 2.0  # so the first answer is curated
@@ -154,6 +156,7 @@ def test_creating_the_app_starts_no_scheduler(app):
 
 
 @pytest.mark.parametrize("env", [{"JWT_SECRET_KEY": "too-short"}, {}])
+@pytest.mark.system
 def test_wsgi_refuses_to_start_without_a_proper_secret(env):
     clean = {key: value for key, value in os.environ.items() if key not in ("JWT_SECRET_KEY", "APP_ENV")}
     completed = subprocess.run(

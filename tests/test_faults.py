@@ -353,6 +353,7 @@ def test_f11_redis_down_at_start(upstream, make_settings, redis_server):
 # --- f12 Redis killed during load ---------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_f12_redis_killed_during_load(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     port = free_port()
@@ -394,6 +395,7 @@ def test_f12_redis_killed_during_load(upstream, redis_url, redis_server):
 # --- f13 Redis restarted empty -------------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_f13_redis_restarted_empty_is_republished_within_an_interval(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     interval = 2.0
@@ -421,6 +423,7 @@ def test_f13_redis_restarted_empty_is_republished_within_an_interval(upstream, r
 # --- f14 Redis hung (SIGSTOP) -----------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_f14_redis_hung_requests_answer_in_under_a_second(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     port = free_port()
@@ -471,6 +474,7 @@ def test_f15_a_late_publish_after_losing_the_lock_is_refused(upstream, redis_url
     assert client.hget("catalog:snapshot:openrouter", "etag") == winner
 
 
+@pytest.mark.system
 def test_f15_a_sigkilled_lock_holder_frees_the_lock_by_its_ttl(upstream, redis_url):
     upstream.set("/api/tags", mode="hang")
     env = catalog_env(upstream, redis_url, 2.0, OPENROUTER_API_KEY="", UPSTREAM_TIMEOUT_SECONDS="1")
@@ -530,6 +534,7 @@ def test_f16_ages_are_never_negative(app, auth_headers):
 # --- f19 huge headers, long URL (real gunicorn) -------------------------------------------------
 
 
+@pytest.mark.system
 def test_f19_huge_headers_and_long_urls_are_refused_by_the_server_and_workers_survive(upstream, redis_url):
     port = free_port()
     server = start_gunicorn(port, catalog_env(upstream, redis_url, 2.0))

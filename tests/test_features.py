@@ -8,10 +8,12 @@ import time
 import pytest
 
 from app import create_app
+from app.jobs import RefreshJobs
 from app.sources.ollama import normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
 from app.sources.openrouter import llm_capabilities
 from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from harness.fake_upstream import fixture_bytes
+from harness.processes import wait_until
 
 
 def load(relative: str):
@@ -283,3 +285,34 @@ def test_refresh_with_a_bad_body_names_source(client, body):
     response = client.post("/api/models/refresh", headers=admin_headers(), **kwargs)
     assert response.status_code == 400
     assert response.get_json()["error"]["parameter"] == "source"
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["process_store", "redis"])
+def test_refresh_windows_are_claimed_all_or_none(shared, request, make_settings):
+    redis = {"redis_url": request.getfixturevalue("redis_url")} if shared else {}
+    app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, **redis))
+    client = app.test_client()
+    assert client.post("/api/models/refresh", json={"source": "ollama"}, headers=admin_headers()).status_code == 202
+    refused = client.post("/api/models/refresh", json={"source": "all"}, headers=admin_headers())
+    assert refused.status_code == 429
+    # The refused request took none of the windows it did not get: openrouter's is still free.
+    assert client.post("/api/models/refresh", json={"source": "openrouter"}, headers=admin_headers()).status_code == 202
+
+
+@pytest.mark.system
+def test_with_redis_a_requested_refresh_runs_in_the_refresher_not_the_web_process(upstream, redis_url, make_settings):
+    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"))
+    settings = make_settings(redis_url=redis_url, ollama_base_url=upstream.url, ollama_refresh_seconds=3600)
+    web = create_app(settings)
+    response = web.test_client().post("/api/models/refresh", json={"source": "ollama"}, headers=admin_headers())
+    assert response.status_code == 202
+    time.sleep(1.5)
+    assert upstream.count("/api/tags") == 0  # the web process only marked it due
+    jobs = RefreshJobs(create_app(settings).extensions["catalog_service"].refresher)
+    jobs.start()
+    try:
+        # The start-up run and the requested (forced) run: two polls, though the interval is an hour.
+        assert wait_until(lambda: upstream.count("/api/tags") >= 2, timeout=15)
+    finally:
+        jobs.stop()
+    assert web.test_client().get("/api/models/ollama", headers=admin_headers()).get_json()["data"]["source"] == "ollama"

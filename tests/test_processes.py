@@ -28,6 +28,7 @@ from harness.redis_server import free_port
 INTERVAL = 2.0
 
 
+@pytest.mark.system
 def test_many_workers_and_instances_fetch_once_per_interval(upstream, redis_url):
     serve_recordings(upstream)
     env = catalog_env(upstream, redis_url, INTERVAL, SCHEDULER_ENABLED="1")
@@ -49,6 +50,7 @@ def test_many_workers_and_instances_fetch_once_per_interval(upstream, redis_url)
         assert min(gaps) > INTERVAL * 0.8, (path, gaps)
 
 
+@pytest.mark.system
 def test_requests_keep_getting_200_when_a_worker_dies_and_redis_stops(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     port = free_port()
@@ -76,6 +78,7 @@ def test_requests_keep_getting_200_when_a_worker_dies_and_redis_stops(upstream, 
         stop(server)
 
 
+@pytest.mark.system
 def test_sigterm_stops_the_refresher_mid_run_and_the_next_one_takes_over(upstream, redis_url):
     upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"), delay=3.0)
     env = catalog_env(upstream, redis_url, INTERVAL, OPENROUTER_API_KEY="")
@@ -99,6 +102,7 @@ def test_sigterm_stops_the_refresher_mid_run_and_the_next_one_takes_over(upstrea
         stop(second)
 
 
+@pytest.mark.system
 def test_metrics_totals_are_summed_over_workers(upstream, redis_url):
     serve_recordings(upstream)
     port = free_port()
@@ -128,6 +132,7 @@ def _sample(text: str, name: str) -> float:
 
 
 @pytest.mark.parametrize("path", ["/api/models/openrouter?token=secret-in-query", "/api/models/ollama?jwt=abc"])
+@pytest.mark.system
 def test_access_log_has_no_query_string_or_authorization(upstream, redis_url, path):
     port = free_port()
     server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL))

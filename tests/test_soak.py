@@ -28,6 +28,7 @@ UPSTREAM_PATHS = ("/api/v1/models", "/api/v1/embeddings/models", "/api/tags")
 
 
 @pytest.mark.soak
+@pytest.mark.system
 def test_soak(upstream, redis_url, redis_server):
     duration = float(os.environ.get("SOAK_SECONDS", "120"))
     serve_recordings(upstream)
