@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything the service can be told, with the defaults of DESIGN.md."""
+    """Everything the service can be told, with its defaults (the README lists them)."""
 
     jwt_secret_key: str = dataclasses.field(repr=False)
     app_env: str = "production"

@@ -1,4 +1,4 @@
-"""Settings from the environment: names from DESIGN.md, clear errors, no secret in messages."""
+"""Settings from the environment: the deployment contract's names, clear errors, no secret in messages."""
 
 from __future__ import annotations
 
