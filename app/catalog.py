@@ -24,7 +24,8 @@ from .snapshot import (
     llm_snapshot,
     ollama_unreachable_snapshot,
 )
-from .store import ProcessStore, RedisStore
+from .redis_clients import redis_store
+from .store import ProcessStore
 
 OLLAMA_NOT_POLLED = "Ollama has not been polled yet"
 
@@ -87,12 +88,7 @@ def build_catalog(settings: Settings) -> Catalog:
     """Load the curated lists and set up the store; connects to nothing yet."""
     curated = load_curated(settings.curated_dir)
     if settings.redis_url:
-        store: ProcessStore = RedisStore(
-            settings.redis_url,
-            key_prefix=settings.redis_key_prefix,
-            check_seconds=settings.snapshot_check_seconds,
-            timeout_seconds=settings.redis_timeout_seconds,
-        )
+        store: ProcessStore = redis_store(settings)
     else:
         store = ProcessStore()
     refresher = Refresher(settings, store, curated)
