@@ -68,10 +68,20 @@ def make_client(settings: Settings, patience: Patience) -> redis.Redis:
     for unused in ("host", "port"):
         options.pop(unused, None)
     sentinel_options = _sentinel_options(settings, patience, options, tls)
-    sentinel = Sentinel(list(settings.redis_sentinels), sentinel_kwargs=sentinel_options)
+    sentinel = Sentinel([], sentinel_kwargs=sentinel_options)
+    sentinel.sentinels = [SentinelClient(host, port, **sentinel_options) for host, port in settings.redis_sentinels]
     # The pool asks the sentinels for the primary's address at each new connection, and drops a
     # connection whose server answers READONLY (a demoted primary): the next one finds the new.
     return sentinel.master_for(settings.redis_sentinel_master, ssl=tls, **options)
+
+
+class SentinelClient(redis.Redis):
+    """A client of one sentinel, named by its address in errors ("No master found for ...")
+    instead of a page of connection settings."""
+
+    def __repr__(self) -> str:
+        kwargs = self.get_connection_kwargs()
+        return f"sentinel {kwargs.get('host')}:{kwargs.get('port')}"
 
 
 def _url_options(settings: Settings) -> dict:
@@ -105,12 +115,14 @@ def _check_known(options: dict) -> None:
 
 
 def _sentinel_options(settings: Settings, patience: Patience, options: dict, tls: bool) -> dict:
-    """How to reach the sentinels: the client's timeouts and retries (so the fast client stays
-    fast while it looks for the primary), their own credentials, and TLS when the URL says so."""
+    """How to reach the sentinels: the client's timeouts (so the fast client stays fast while it
+    looks for the primary), their own credentials, and TLS when the URL says so."""
     sentinel: dict = {
         "socket_connect_timeout": patience.connect_timeout,
         "socket_timeout": patience.timeout,
-        "retry": patience.retry(),
+        # One try per sentinel: the lookup already asks each in turn, and the client's own
+        # retries repeat the whole lookup.
+        "retry": Retry(NoBackoff(), 0),
     }
     if settings.redis_sentinel_username:
         sentinel["username"] = settings.redis_sentinel_username
