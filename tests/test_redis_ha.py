@@ -85,11 +85,10 @@ def test_acl_user_and_password_from_the_url_read_and_write(acl_user):
     assert publish(writer, LLMS, snapshot)
     assert reader.read(LLMS) == snapshot
     assert reader.ping() is True
-    # The server saw this user, not the default one: it may not touch other keys.
-    user_client = redis.Redis(host="127.0.0.1", port=acl_user.port, username=CREDENTIALS.app_user,
-                              password=APP_PASSWORD)
-    with pytest.raises(redis.exceptions.NoPermissionError):
-        user_client.set("elsewhere", "1")
+    # The store logged in as this user, not as the (unrestricted) default one: other keys are refused.
+    elsewhere = redis_store(settings, key_prefix="elsewhere:")
+    with pytest.raises(StoreUnavailable, match="NoPermissionError"):
+        elsewhere.acquire_lock(LLMS, 10)
     # The password, as written and decoded, is masked in logs.
     assert APP_PASSWORD in settings.secrets and quote(APP_PASSWORD, safe="") in settings.secrets
 
