@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class Settings:
 
     jwt_secret_key: str = dataclasses.field(repr=False)
     app_env: str = "production"
-    redis_url: str | None = None
+    redis_url: str | None = dataclasses.field(default=None, repr=False)  # may carry a password
     redis_key_prefix: str = "catalog:"
     openrouter_api_key: str | None = dataclasses.field(default=None, repr=False)
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
@@ -50,6 +50,11 @@ class Settings:
     admin_claim: str = "role"
     admin_claim_value: str = "admin"
     refresh_request_seconds: float = 30.0
+    redis_ca_file: Path | None = None
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_username: str | None = None
+    redis_sentinel_password: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def is_development(self) -> bool:
@@ -58,7 +63,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, a response or an error."""
-        return tuple(value for value in (self.jwt_secret_key, self.openrouter_api_key) if value)
+        values = (self.jwt_secret_key, self.openrouter_api_key, self.redis_sentinel_password, *_url_passwords(self.redis_url))
+        return tuple(value for value in values if value)
 
     def runs_scheduler(self, embedded: bool) -> bool:
         """Whether this web process runs the refresh jobs: as SCHEDULER_ENABLED says, else
@@ -114,9 +120,15 @@ class Settings:
             admin_claim=env.get("ADMIN_CLAIM") or "role",
             admin_claim_value=env.get("ADMIN_CLAIM_VALUE") or "admin",
             refresh_request_seconds=_positive(env, "REFRESH_REQUEST_SECONDS", 30),
+            redis_ca_file=_readable_file(env, "REDIS_CA_FILE"),
+            redis_sentinels=_sentinels(env, "REDIS_SENTINELS"),
+            redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster",
+            redis_sentinel_username=env.get("REDIS_SENTINEL_USERNAME") or None,
+            redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD") or None,
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
+        _check_redis_topology(settings, env)
         return settings
 
 
@@ -172,3 +184,51 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
 def _check_redis_url(url: str) -> None:
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+
+
+def _url_passwords(url: str | None) -> tuple[str, ...]:
+    """The password of a URL as written and as decoded: either may end up in a message."""
+    password = urlsplit(url).password if url else None
+    return (password, unquote(password)) if password else ()
+
+
+def _readable_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"{name} must name a readable file, got {raw!r}")
+    return path
+
+
+def _sentinels(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    sentinels = []
+    for item in (part.strip() for part in raw.split(",")):
+        host, _, port = item.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:26379
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be a comma-separated list of host:port, got {item!r}")
+        sentinels.append((host, int(port)))
+    return tuple(sentinels)
+
+
+def _check_redis_topology(settings: Settings, env: Mapping[str, str]) -> None:
+    scheme = urlsplit(settings.redis_url).scheme if settings.redis_url else None
+    if settings.redis_ca_file and scheme != "rediss":
+        raise ConfigError("REDIS_CA_FILE is set, but REDIS_URL does not start with rediss://")
+    if settings.redis_sentinels:
+        # REDIS_URL stays the switch for the Redis tier; with sentinels it gives the scheme,
+        # credentials and database, and the sentinels say where the primary is.
+        if scheme not in ("redis", "rediss"):
+            raise ConfigError(
+                "REDIS_SENTINELS needs REDIS_URL as redis:// or rediss:// (its credentials, database and "
+                "scheme are used; its host and port are not), e.g. redis://user:password@mymaster/0"
+            )
+        return
+    for name in ("REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"):
+        if env.get(name):
+            raise ConfigError(f"{name} is set, but REDIS_SENTINELS is not")

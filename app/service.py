@@ -20,7 +20,8 @@ from .sources import configured_sources
 from .sources.base import CatalogSpec, Source, SourceContext
 from .sources.http import HttpClient
 from .status import RefreshStatus
-from .store import ProcessStore, RedisStore
+from .redis_clients import redis_store
+from .store import ProcessStore
 
 
 @dataclasses.dataclass
@@ -97,12 +98,7 @@ def build_service(settings: Settings) -> CatalogService:
     http = HttpClient(settings.upstream_timeout_seconds, settings.upstream_max_bytes)
     registry = Registry(configured_sources(settings, SourceContext(http=http, curated=curated)))
     if settings.redis_url:
-        store: ProcessStore = RedisStore(
-            settings.redis_url,
-            key_prefix=settings.redis_key_prefix,
-            check_seconds=settings.snapshot_check_seconds,
-            timeout_seconds=settings.redis_timeout_seconds,
-        )
+        store: ProcessStore = redis_store(settings)
     else:
         store = ProcessStore()
     refresher = Refresher(settings, store, registry)

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 
 import redis
-from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.retry import Retry
 
 from .snapshot import Snapshot
 from .status import RefreshStatus
@@ -132,12 +130,13 @@ class RedisStore(ProcessStore):
 
     def __init__(
         self,
-        url: str,
+        fast: redis.Redis,
+        patient: redis.Redis,
         key_prefix: str = "catalog:",
         check_seconds: float = 0.5,
-        timeout_seconds: float = 0.25,
         error_backoff_seconds: float = 2.0,
     ) -> None:
+        """`fast` serves the request path (fails fast), `patient` the refresher; see redis_clients.py."""
         super().__init__()
         self._prefix = key_prefix
         self._check_seconds = check_seconds
@@ -147,21 +146,8 @@ class RedisStore(ProcessStore):
         # per back-off, not one per request.
         self._redis_down_until = 0.0
         self._failing = False
-        # The request path's client fails fast: one try, sub-second timeouts. redis-py's
-        # defaults (5 s timeouts, retries with backoff) can hold a request for a minute.
-        self._fast = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout_seconds,
-            socket_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-        )
-        # The refresher may wait a little for Redis: it runs in the background.
-        self._patient = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            retry=Retry(ExponentialBackoff(cap=1, base=0.1), 2),
-        )
+        self._fast = fast
+        self._patient = patient
         self._publish_script = self._patient.register_script(_PUBLISH_LUA)
         self._release_script = self._patient.register_script(_RELEASE_LUA)
         self._claim_script = self._fast.register_script(_CLAIM_LUA)

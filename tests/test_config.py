@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import create_app
 from config import DEV_JWT_SECRET, ConfigError, Settings
 
 SECRET = "s" * 32
@@ -103,3 +104,79 @@ def test_settings_repr_hides_secrets():
 def test_who_runs_the_scheduler(env, embedded, expected):
     settings = Settings.from_env({"JWT_SECRET_KEY": SECRET, **env})
     assert settings.runs_scheduler(embedded=embedded) is expected
+
+
+def test_redis_beyond_one_server_is_off_by_default():
+    settings = Settings.from_env({"JWT_SECRET_KEY": SECRET, "REDIS_URL": "redis://cache:6379/0"})
+    assert settings.redis_ca_file is None
+    assert settings.redis_sentinels == ()
+    assert settings.redis_sentinel_master == "mymaster"
+    assert (settings.redis_sentinel_username, settings.redis_sentinel_password) == (None, None)
+
+
+def test_tls_and_sentinel_variables_are_read(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = Settings.from_env({
+        "JWT_SECRET_KEY": SECRET,
+        "REDIS_URL": "rediss://app:pw@mymaster/2",
+        "REDIS_CA_FILE": str(ca),
+        "REDIS_SENTINELS": "10.0.0.1:26379, sentinel-2:26380,[::1]:26381",
+        "REDIS_SENTINEL_MASTER": "catalog",
+        "REDIS_SENTINEL_USERNAME": "watcher",
+        "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+    })  # fmt: skip
+    assert settings.redis_ca_file == ca
+    assert settings.redis_sentinels == (("10.0.0.1", 26379), ("sentinel-2", 26380), ("::1", 26381))
+    assert settings.redis_sentinel_master == "catalog"
+    assert settings.redis_sentinel_username == "watcher"
+    assert settings.redis_sentinel_password == "sentinel-secret"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REDIS_SENTINELS": "sentinel-1"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "sentinel-1:26379,sentinel-2:port"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": "sentinel-1:0"}, "REDIS_SENTINELS"),
+        ({"REDIS_SENTINELS": ":26379"}, "REDIS_SENTINELS"),
+        ({"REDIS_CA_FILE": "/nonexistent/ca.crt", "REDIS_URL": "rediss://r/0"}, "REDIS_CA_FILE"),
+        ({"REDIS_CA_FILE": "/", "REDIS_URL": "rediss://r/0"}, "REDIS_CA_FILE"),
+        ({"REDIS_CA_FILE": __file__, "REDIS_URL": "redis://r/0"}, "REDIS_CA_FILE"),
+        ({"REDIS_SENTINELS": "s:26379"}, "REDIS_SENTINELS needs REDIS_URL"),
+        ({"REDIS_SENTINELS": "s:26379", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_SENTINELS needs REDIS_URL"),
+        ({"REDIS_SENTINEL_MASTER": "catalog", "REDIS_URL": "redis://r/0"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINEL_PASSWORD": "x"}, "REDIS_SENTINEL_PASSWORD"),
+    ],
+)
+def test_bad_redis_topologies_stop_start_up_named(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env({"JWT_SECRET_KEY": SECRET, **env})
+
+
+def test_redis_passwords_are_secrets_and_stay_out_of_repr_and_errors():
+    url = "redis://app:p%40ss-hunter2@mymaster/0"
+    settings = Settings.from_env(
+        {"JWT_SECRET_KEY": SECRET, "REDIS_URL": url, "REDIS_SENTINELS": "s:26379", "REDIS_SENTINEL_PASSWORD": "s3cr3t-s"}
+    )
+    # Masked in logs as written in the URL and as decoded.
+    assert {"p%40ss-hunter2", "p@ss-hunter2", "s3cr3t-s"} <= set(settings.secrets)
+    assert "hunter2" not in repr(settings) and "s3cr3t-s" not in repr(settings)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"JWT_SECRET_KEY": SECRET, "REDIS_URL": url.replace("redis:", "unix:"), "REDIS_SENTINELS": "s:1"})
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://app:hunter2@r:6379/0?no_such_option=1", "no_such_option"),
+        ("rediss://app:hunter2@r:6379/0?ssl_cert_reqs=sometimes", "Invalid SSL Certificate Requirements"),
+        ("redis://app:hunter2@r:6379/0?socket_timeout=30", "socket_timeout: the service sets timeouts"),
+        ("redis://app:hunter2@r:6379/zero?db=x", "Invalid value for 'db'"),
+    ],
+)
+def test_redis_url_options_redis_py_cannot_use_stop_start_up(make_settings, url, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        create_app(make_settings(redis_url=url))
+    assert "hunter2" not in str(caught.value)

@@ -8,16 +8,19 @@ import time
 import pytest
 
 from app import create_app
+from app.redis_clients import redis_store
 from app.status import RefreshStatus
 from tests.support.snapshots import llm_snapshot, ollama_snapshot
 from app.store import RedisStore, StoreUnavailable
-from tests.support.secrets import OPENROUTER_KEY
+from config import Settings
+from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY
 
 ROWS = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000}]
 
 
-def make_store(url: str, **options) -> RedisStore:
-    return RedisStore(url, check_seconds=options.pop("check_seconds", 0.05), **options)
+def make_store(url: str, timeout_seconds: float = 0.25, **options) -> RedisStore:
+    settings = Settings(jwt_secret_key=JWT_SECRET, redis_url=url, redis_timeout_seconds=timeout_seconds)
+    return redis_store(settings, check_seconds=options.pop("check_seconds", 0.05), **options)
 
 
 def publish(store, catalog, snapshot, status=None) -> bool:
