@@ -15,16 +15,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 bind = f"{_settings.host or '0.0.0.0'}:{_settings.port}"
 
-# Worker class and count, chosen with bench/run.py on this 2-core machine (wrk -t2 -c64, the
-# live OpenRouter catalog, 2 rounds x 5 s; service req/s and p99):
-#   sync -w2            3,844   39 ms   (no keep-alive; one slow client holds a whole worker)
-#   gthread -w2 -t4     3,711   48 ms   (3 rounds x 8 s)
-#   gthread -w2 -t8     3,558   54 ms
-#   gthread -w3 -t4     3,132   75 ms
-#   gthread -w4 -t2     2,603   99 ms
-# More processes than cores only adds contention. gthread -w2 -t4 is as fast as sync -w2 within
-# the noise (rounds differ by up to 15 %) and keeps connections alive and slow clients off the
-# workers, so it is the choice.
+# Worker class and count: chosen with bench/run.py on a 2-core machine (the figures are in
+# docs/benchmarks.md). gthread keeps connections alive and slow clients off the workers.
 worker_class = "gthread"
 threads = 4
 # The process tier is per process: without Redis, one worker, so that one snapshot serves all.
