@@ -169,6 +169,8 @@ def init_app(app: Flask) -> None:
     """Register a route per catalog and the blueprint, load the OpenAPI document, put the fast
     path in front of Flask."""
     service: CatalogService = app.extensions["catalog_service"]
+    # "//api/models/x" is not a path of ours: a JSON 404, not werkzeug's redirect to the merged path.
+    app.url_map.merge_slashes = False
     app.extensions["openapi"] = json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))).encode()
     app.register_error_handler(InvalidParameter, _invalid_parameter)
     app.register_blueprint(bp)

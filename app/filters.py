@@ -16,7 +16,12 @@ from .sources.rows import CAPABILITIES
 from .snapshot import Snapshot
 
 FILTER_PARAMETERS = ("q", "provider", "supports", "min_context", "free")
+# Parameters that take one value: a second one is an error, not silently ignored.
+SINGLE_VALUED = ("q", "min_context", "free")
 MAX_TEXT = 200
+# Filtered answers kept per process, by their bytes (body and gzip body): a bound on memory
+# whatever filters clients ask for.
+MAX_CACHED_BYTES = 16 * 1024 * 1024
 
 
 class InvalidParameter(ValueError):
@@ -42,6 +47,9 @@ class CatalogFilter:
         """The filter in a query string, None when it has none; unknown parameters are ignored."""
         if not any(name in args for name in FILTER_PARAMETERS):
             return None
+        for name in SINGLE_VALUED:
+            if len(args.getlist(name)) > 1:
+                raise InvalidParameter(name, f"{name} may be given once")
         return cls(
             q=_text(args, "q"),
             providers=tuple(sorted({_checked_text("provider", value).casefold() for value in args.getlist("provider")})),
@@ -66,12 +74,20 @@ class CatalogFilter:
 
 
 class FilteredAnswers:
-    """Filtered snapshots, built once per (snapshot, filter) and kept in a bounded LRU cache."""
+    """Filtered snapshots, built once per (snapshot, filter) and kept in an LRU cache bounded by
+    entries and by bytes."""
 
-    def __init__(self, max_entries: int = 256) -> None:
-        self._entries: collections.OrderedDict = collections.OrderedDict()
+    def __init__(self, max_entries: int = 256, max_bytes: int = MAX_CACHED_BYTES) -> None:
+        self._entries: collections.OrderedDict[tuple[str, CatalogFilter], Snapshot] = collections.OrderedDict()
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._mutex = threading.Lock()
+
+    @property
+    def cached_bytes(self) -> int:
+        """The bytes the cached answers hold."""
+        return self._bytes
 
     def get(self, snapshot: Snapshot, wanted: CatalogFilter) -> Snapshot:
         key = (snapshot.etag, wanted)
@@ -86,11 +102,21 @@ class FilteredAnswers:
         if "total" in data:
             filtered["total"] = len(rows)
         answer = Snapshot.from_data(filtered, snapshot.fetched_at)
+        size = _size(answer)
+        if size > self._max_bytes:
+            return answer  # served, not kept
         with self._mutex:
-            self._entries[key] = answer
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            if key not in self._entries:
+                self._entries[key] = answer
+                self._bytes += size
+            while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= _size(dropped)
         return answer
+
+
+def _size(snapshot: Snapshot) -> int:
+    return len(snapshot.body) + len(snapshot.gzip_body)
 
 
 def _checked_text(name: str, value: str) -> str:

@@ -156,6 +156,9 @@ def test_filters_on_curated_and_ollama_lists(client, auth_headers, live_app):
         ("min_context=1.5", "min_context"),
         ("free=yes", "free"),
         ("free=TRUE", "free"),
+        ("min_context=1&min_context=abc", "min_context"),
+        ("q=gpt&q=claude", "q"),
+        ("free=true&free=false", "free"),
     ],
 )
 def test_invalid_filter_values_get_400_naming_the_parameter(client, auth_headers, query, parameter):
@@ -175,6 +178,20 @@ def test_filtering_does_not_reparse_the_catalog_per_request(live_app):
     parsed = snapshot.__dict__["data"]
     get(live_app, "/api/models/openrouter?q=claude")
     assert catalog.snapshot("openrouter").__dict__["data"] is parsed
+
+
+def test_the_filter_cache_is_bounded_by_bytes(live_app):
+    service = live_app.extensions["catalog_service"]
+    service.filtered._max_bytes = 200_000  # a few filtered answers of the live catalog
+    for context in range(1, 60):
+        assert get(live_app, f"/api/models/openrouter?min_context={context}").status_code == 200
+    assert 0 < service.filtered.cached_bytes <= 200_000
+
+
+def test_a_path_with_doubled_slashes_is_a_json_404(client, auth_headers):
+    response = client.get("//api/models/openrouter", headers=auth_headers)
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
 
 
 # --- local embedding models ------------------------------------------------------------------

@@ -295,3 +295,15 @@ def test_cli_status(requests_mock, keyed_app):
     assert set(by_catalog) == {"openrouter", "embeddings", "ollama"}
     assert by_catalog["openrouter"]["outcome"] == "never_run"
     assert by_catalog["ollama"]["rows"] == 4 and by_catalog["ollama"]["age_seconds"] >= 0
+
+
+def test_a_success_clears_the_last_error_in_the_status(requests_mock, keyed_app, auth_headers):
+    service = catalog_of(keyed_app)
+    requests_mock.get(f"{OR_BASE}/models", status_code=503)
+    service.refresher.run("openrouter", force=True)
+    report = keyed_app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
+    assert report["openrouter"]["last_error"] == "OpenRouter at openrouter.test answered HTTP 503"
+    requests_mock.get(f"{OR_BASE}/models", content=fixture_bytes("openrouter/models.json"))
+    service.refresher.run("openrouter", force=True)
+    report = keyed_app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
+    assert report["openrouter"]["last_error"] is None and report["openrouter"]["consecutive_failures"] == 0
