@@ -55,6 +55,8 @@ class Settings:
     redis_sentinel_master: str = "mymaster"
     redis_sentinel_username: str | None = None
     redis_sentinel_password: str | None = dataclasses.field(default=None, repr=False)
+    # Origins a browser frontend may call the API from; ("*",) for any, () for none.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_development(self) -> bool:
@@ -125,11 +127,26 @@ class Settings:
             redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster",
             redis_sentinel_username=env.get("REDIS_SENTINEL_USERNAME") or None,
             redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD") or None,
+            cors_origins=_origins(env, "CORS_ORIGINS"),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
         _check_redis_topology(settings, env)
         return settings
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma list of origins (scheme://host[:port]), or * alone for any origin."""
+    values = tuple(part.strip().rstrip("/") for part in env.get(name, "").split(",") if part.strip())
+    if "*" in values:
+        if values != ("*",):
+            raise ConfigError(f"{name}: * stands alone (any origin), not in a list")
+        return values
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise ConfigError(f"{name}: {value!r} is not an origin like https://app.example.com or http://localhost:5173")
+    return values
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:

@@ -6,7 +6,7 @@ from flask import Flask
 
 from config import Settings
 
-from . import api, auth, cli, errors, metrics, ops, service
+from . import api, auth, cli, cors, errors, metrics, ops, service
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     service.init_app(app, settings)
     api.init_app(app)
     app.register_blueprint(ops.bp)
+    cors.init_app(app, settings.cors_origins)  # outside the fast path and Flask: both get its headers
     metrics.init_app(app)  # last: its middleware wraps all the others, to count every request
     cli.init_app(app)
     return app
