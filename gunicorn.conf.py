@@ -1,8 +1,12 @@
 """gunicorn settings, read from gunicorn's default config path: `gunicorn wsgi:app` needs no flags."""
 
+import json
 import os
 import shutil
 import tempfile
+from datetime import datetime, timezone
+
+from gunicorn import glogging
 
 from config import Settings
 
@@ -31,13 +35,37 @@ control_socket_disable = True
 # Access log on stdout: method, path without the query string, status, size, time. No query
 # string (a token could be pasted there) and no request headers (Authorization).
 accesslog = "-"
-if _settings.log_format == "json":
-    access_log_format = (
-        '{"event": "access", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
-        '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s}'
-    )
-else:
-    access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+class CatalogAccessLogger(glogging.Logger):
+    """gunicorn's logger with a cheaper access line of our own shape.
+
+    gunicorn's access() builds a dict of every request header, response header and environ
+    variable per request to fill its format string; this one reads the six fields it prints.
+    With LOG_FORMAT=json the line carries `time` and `level` like every other log line.
+    """
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        duration_ms = request_time.seconds * 1000 + request_time.microseconds / 1000
+        sent = getattr(resp, "sent", None)
+        remote = environ.get("REMOTE_ADDR", "-")
+        method, path = environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "")
+        if _settings.log_format == "json":
+            line = json.dumps({
+                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "level": "info", "logger": "gunicorn.access", "event": "access", "remote": remote,
+                "method": method, "path": path, "status": int(status), "bytes": sent,
+                "duration_ms": round(duration_ms, 1),
+            })  # fmt: skip
+        else:
+            line = f'{remote} "{method} {path}" {status} {sent if sent is not None else "-"} {int(duration_ms)}ms'
+        self.access_log.info(line)
+
+
+logger_class = CatalogAccessLogger
 errorlog = "-"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import json
 import re
 import signal
 import time
@@ -144,3 +145,19 @@ def test_access_log_has_no_query_string_or_authorization(upstream, redis_url, pa
     assert f'"GET {path.split("?")[0]}" 200' in output
     assert "?" not in "".join(line for line in output.splitlines() if '"GET ' in line)
     assert token not in output and JWT_SECRET not in output and OPENROUTER_KEY not in output
+
+
+@pytest.mark.system
+def test_json_access_log_lines_carry_time_and_level(upstream, redis_url):
+    port = free_port()
+    server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL, LOG_FORMAT="json"))
+    try:
+        requests.get(f"http://127.0.0.1:{port}/api/models/openrouter?x=1", headers={"Authorization": "Bearer nope"}, timeout=5)
+    finally:
+        output = stop(server)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"event": "access"' in line]
+    access = [line for line in lines if line["path"] == "/api/models/openrouter"]
+    assert len(access) == 1, output
+    line = access[0]
+    assert line["level"] == "info" and line["time"].endswith("+00:00") and line["status"] == 401
+    assert line["method"] == "GET" and line["duration_ms"] >= 0 and isinstance(line["bytes"], int)
