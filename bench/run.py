@@ -77,7 +77,6 @@ def _latency_ms(output: str, percentile: str) -> float:
 def refresh_cpu_ms(upstream_url: str, runs: int = 5) -> float:
     """CPU time of one refresh of the recorded 1 MB OpenRouter document, in this process."""
     from app import create_app
-    from app.snapshot import "openrouter"
     from config import Settings
 
     settings = Settings(jwt_secret_key="b" * 40, openrouter_api_key="bench",
