@@ -54,10 +54,13 @@ def request_refresh() -> Response:
     choices = service.registry.refresh_choices
     if choice not in choices:
         raise InvalidParameter("source", f"send a JSON body {{\"source\": ...}} with one of {', '.join(choices)}")
+    accept_shrink = body.get("accept_shrink", False)
+    if not isinstance(accept_shrink, bool):
+        raise InvalidParameter("accept_shrink", "accept_shrink must be true or false")
     sources = service.registry.chosen(choice)
     queued = [source.name for source in sources if source.enabled]
     try:
-        wait = service.refresh_requests.ask(queued) if queued else 0.0
+        wait = service.refresh_requests.ask(queued, accept_shrink) if queued else 0.0
     except StoreUnavailable:
         return error_response(503, "unavailable", "The refresh could not be queued: the shared store is not answering",
                               {"Retry-After": "5"})

@@ -83,8 +83,9 @@ class RefreshJobs:
         except StoreUnavailable as exc:
             log.debug("cannot read the requested refreshes: %s", exc)
             return
-        for name in names:
+        for name, accept_shrink in names:
             if name in self.refresher.registry.sources and self.scheduler is not None:
                 self.scheduler.add_job(
-                    self.refresher.run, args=[name], kwargs={"force": True}, name=f"requested refresh {name}"
+                    self.refresher.run, args=[name], kwargs={"force": True, "accept_shrink": accept_shrink},
+                    name=f"requested refresh {name}",
                 )

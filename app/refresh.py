@@ -20,7 +20,7 @@ from config import Settings
 from .logs import mask_secrets
 from .registry import Registry
 from .snapshot import Snapshot, live_snapshot, unreachable_snapshot
-from .sources.base import FETCH_ERRORS, Fetched, Source
+from .sources.base import FETCH_ERRORS, Fetched, ShrunkCatalog, Source
 from .sources.http import UpstreamError, UpstreamKeyRejected, UpstreamRateLimited
 from .status import RefreshStatus
 from .store import ProcessStore, StoreUnavailable
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 # A 429's Retry-After is honoured up to this many seconds, so a silly value cannot stop refreshes.
 RATE_LIMIT_CAP_SECONDS = 3600.0
+# A main list that shrank by more than half is published only once answers this long apart
+# confirm it (or an admin accepts it): a truncated upstream must not replace a good catalog.
+SHRINK_CONFIRM_SECONDS = 3600.0
 # Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
 MAX_TICK_SECONDS = 60.0
 
@@ -97,8 +100,9 @@ class Refresher:
         chosen = list(self.registry.sources.values()) if sources is None else sources
         return [self.run(source.name, force=force) for source in chosen]
 
-    def run(self, name: str, force: bool = False) -> RefreshResult:
-        """One refresh of one source; `force` ignores freshness, never the lock."""
+    def run(self, name: str, force: bool = False, accept_shrink: bool = False) -> RefreshResult:
+        """One refresh of one source; `force` ignores freshness, never the lock; `accept_shrink`
+        publishes a main list that shrank by more than half at once."""
         began = time.monotonic()
         source = self.registry.sources[name]
         if not source.enabled:
@@ -116,6 +120,7 @@ class Refresher:
                 return self._finish(name, began, "fresh")
             try:
                 fetched = source.fetch(previous)
+                self._check_shrink(source, fetched, previous, now, accept_shrink)
             except FETCH_ERRORS as exc:
                 message = mask_secrets(source.failure_message(exc), self.settings.secrets)
                 status = self._failed_status(source, previous, now, began, message, exc)
@@ -137,6 +142,18 @@ class Refresher:
             return self._finish(name, began, "store_unavailable", message=str(exc))
         finally:
             self.store.release_lock(lock)
+
+    def _check_shrink(
+        self, source: Source, fetched: Fetched, previous: RefreshStatus, now: float, accept_shrink: bool
+    ) -> None:
+        """Hold back a main list that shrank by more than half until an hour of answers confirms it."""
+        before, rows = previous.rows, fetched.main_rows
+        if not source.shrink_guard or accept_shrink or before is None or rows >= before / 2:
+            return
+        since = previous.shrink_held_since
+        if since is not None and now - since >= SHRINK_CONFIRM_SECONDS:
+            return  # still shrunk after an hour: believed
+        raise ShrunkCatalog(before, rows, now if since is None else since)
 
     def _failure_snapshots(self, source: Source, message: str, now: float) -> dict[str, Snapshot]:
         """What a failed poll publishes: `unreachable` where the last rows must not stay."""
@@ -177,6 +194,7 @@ class Refresher:
             duration_seconds=round(time.monotonic() - began, 3),
             next_attempt_at=now + source.interval_seconds,
             suspect_rows=None,
+            shrink_held_since=None,
         )
 
     def _failed_status(
@@ -190,7 +208,9 @@ class Refresher:
             wait = source.interval_seconds  # a new key needs a person, not a quick retry
         if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
             wait = max(wait, min(exc.retry_after, RATE_LIMIT_CAP_SECONDS))
-        suspect_rows = getattr(exc, "suspect_rows", previous.suspect_rows)
+        suspect_rows, held_since = previous.suspect_rows, previous.shrink_held_since
+        if isinstance(exc, ShrunkCatalog):
+            suspect_rows, held_since = exc.suspect_rows, exc.held_since
         return previous.replace(
             outcome="failed",
             last_attempt=now,
@@ -200,6 +220,7 @@ class Refresher:
             duration_seconds=round(time.monotonic() - began, 3),
             next_attempt_at=now + wait,
             suspect_rows=suspect_rows,
+            shrink_held_since=held_since,
         )
 
     def _finish(self, source, began, outcome, rows=None, skipped=None, message=None) -> RefreshResult:
@@ -226,7 +247,7 @@ class RefreshRequests:
         self._executor: ThreadPoolExecutor | None = None
         self._mutex = threading.Lock()
 
-    def ask(self, names: list[str]) -> float:
+    def ask(self, names: list[str], accept_shrink: bool = False) -> float:
         """Queue a forced refresh of each source, all or none: 0 when queued, else seconds to wait
         (one request per source per window, across every process when Redis is there)."""
         store = self._refresher.store
@@ -234,20 +255,20 @@ class RefreshRequests:
         if wait:
             return wait
         if store.shared:
-            store.mark_due(names)
+            store.mark_due(names, accept_shrink)
         else:
             for name in names:
-                self._submit(name)
+                self._submit(name, accept_shrink)
         return 0.0
 
-    def _submit(self, name: str) -> None:
+    def _submit(self, name: str, accept_shrink: bool) -> None:
         with self._mutex:
             if self._executor is None:  # no thread until the first request
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-refresh")
-        self._executor.submit(self._run, name)
+        self._executor.submit(self._run, name, accept_shrink)
 
-    def _run(self, name: str) -> None:
+    def _run(self, name: str, accept_shrink: bool) -> None:
         try:
-            self._refresher.run(name, force=True)
+            self._refresher.run(name, force=True, accept_shrink=accept_shrink)
         except Exception:  # a queued job has nobody to raise to
             log.exception("queued refresh of %s failed", name)

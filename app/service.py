@@ -70,6 +70,10 @@ class CatalogService:
                 "consecutive_failures": status.consecutive_failures,
                 "skipped_rows": status.skipped_rows,
                 "next_run": _iso(status.next_attempt_at) if source.enabled else None,
+                # A shrunken answer not published yet (see SHRINK_CONFIRM_SECONDS).
+                "held_back": {"rows": status.suspect_rows, "since": _iso(status.shrink_held_since)}
+                if status.shrink_held_since is not None
+                else None,
             }
         return report
 

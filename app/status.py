@@ -22,8 +22,9 @@ class RefreshStatus:
     skipped_rows: int | None = None
     duration_seconds: float | None = None
     next_attempt_at: float | None = None
-    # The row count of a shrunken answer held back once: the same count again is believed.
+    # A main list that shrank by more than half: its row count, and since when it is held back.
     suspect_rows: int | None = None
+    shrink_held_since: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -43,7 +43,7 @@ class ProcessStore:
         self._statuses: dict[str, RefreshStatus] = {}
         self._locks: dict[str, RefreshLock] = {}
         self._refresh_requests: dict[str, float] = {}
-        self._due: set[str] = set()
+        self._due: dict[str, bool] = {}
         self._mutex = threading.Lock()
         # Called with the operation's name whenever the shared tier fails (metrics count them).
         self.on_shared_error: Callable[[str], None] = lambda operation: None
@@ -102,15 +102,17 @@ class ProcessStore:
                 self._refresh_requests[name] = now + seconds
             return 0.0
 
-    def mark_due(self, names: list[str]) -> None:
+    def mark_due(self, names: list[str], accept_shrink: bool = False) -> None:
         """Ask whoever runs the refresh jobs to refresh these sources now."""
         with self._mutex:
-            self._due.update(names)
+            for name in names:
+                self._due[name] = self._due.get(name, False) or accept_shrink
 
-    def take_due(self) -> list[str]:
-        """The sources asked for since the last call (each handed out once)."""
+    def take_due(self) -> list[tuple[str, bool]]:
+        """The sources asked for since the last call, each with whether a shrink was accepted
+        (each handed out once)."""
         with self._mutex:
-            due, self._due = sorted(self._due), set()
+            due, self._due = sorted(self._due.items()), {}
             return due
 
     def _holds(self, lock: RefreshLock) -> bool:
@@ -205,21 +207,29 @@ class RedisStore(ProcessStore):
             return super().claim_refresh_requests(names, seconds)
         return max(int(wait_ms), 0) / 1000
 
-    def mark_due(self, names: list[str]) -> None:
+    def mark_due(self, names: list[str], accept_shrink: bool = False) -> None:
         try:
-            self._fast.sadd(self._key("refresh-due", "sources"), *names)
+            with self._fast.pipeline(transaction=True) as pipe:
+                if accept_shrink:
+                    pipe.sadd(self._key("refresh-due", "accept-shrink"), *names)
+                pipe.sadd(self._key("refresh-due", "sources"), *names)
+                pipe.execute()
         except redis.RedisError as exc:
             self._mark_failing("refresh_request", exc)
             raise StoreUnavailable(_redis_problem(exc)) from None
 
-    def take_due(self) -> list[str]:
+    def take_due(self) -> list[tuple[str, bool]]:
         try:
-            # SPOP with a count takes the members atomically: each request is handed out once.
-            taken = self._patient.spop(self._key("refresh-due", "sources"), 1000)
+            # Both sets popped in one transaction: each request is handed out once, with its flag.
+            with self._patient.pipeline(transaction=True) as pipe:
+                pipe.spop(self._key("refresh-due", "sources"), 1000)
+                pipe.spop(self._key("refresh-due", "accept-shrink"), 1000)
+                taken, accepted = pipe.execute()
         except redis.RedisError as exc:
             self.on_shared_error("refresh_request")
             raise StoreUnavailable(_redis_problem(exc)) from None
-        return sorted(name.decode() for name in taken or ())
+        accepting = {name.decode() for name in accepted or ()}
+        return sorted((name.decode(), name.decode() in accepting) for name in taken or ())
 
     def read_statuses(self, names: tuple[str, ...]) -> dict[str, RefreshStatus | None]:
         try:

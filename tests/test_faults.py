@@ -239,6 +239,8 @@ def test_f06_zero_rows_are_not_published(good_app, upstream, caplog):
 
 
 def test_f06_a_catalog_that_shrank_by_half_is_held_back_until_confirmed(good_app, upstream, caplog):
+    clock = Clock()
+    good_app.extensions["catalog_service"].refresher._clock = clock
     before = served_body(good_app)
     document = json.loads(fixture_bytes("openrouter/models.json"))
     document["data"] = document["data"][:150]
@@ -248,10 +250,32 @@ def test_f06_a_catalog_that_shrank_by_half_is_held_back_until_confirmed(good_app
     assert first.outcome == "rejected" and "shrank from 414 to 150" in first.message
     assert "shrank from 414 to 150" in caplog.text
     assert served_body(good_app) == before
-    # The same answer again is believed: a real shrink must not lock the catalog forever.
+    # The same answer a minute later is still held back: a truncated upstream answers alike.
+    clock.now += 60
+    assert refresh(good_app).outcome == "rejected"
+    assert served_body(good_app) == before
+    status = good_app.extensions["catalog_service"].status_report()["openrouter"]
+    assert status["held_back"]["rows"] == 150 and status["held_back"]["since"]
+    # Answers over an hour confirm it: a real shrink must not lock the catalog forever.
+    clock.now += 3600
     second = refresh(good_app)
     assert (second.outcome, second.rows) == ("published", 150)
     assert served_body(good_app) != before
+    assert good_app.extensions["catalog_service"].status_report()["openrouter"]["held_back"] is None
+
+
+def test_f06_an_admin_accepts_a_shrink_at_once(good_app, upstream):
+    document = json.loads(fixture_bytes("openrouter/models.json"))
+    document["data"] = document["data"][:150]
+    upstream.routes[("GET", MODELS)].body = json.dumps(document).encode()
+    assert refresh(good_app).outcome == "rejected"
+    client = good_app.test_client()
+    admin = {"Authorization": f"Bearer {make_token(role='admin')}"}
+    bad = client.post("/api/models/refresh", json={"source": "openrouter", "accept_shrink": "yes"}, headers=admin)
+    assert bad.status_code == 400 and bad.get_json()["error"]["parameter"] == "accept_shrink"
+    response = client.post("/api/models/refresh", json={"source": "openrouter", "accept_shrink": True}, headers=admin)
+    assert response.status_code == 202
+    assert wait_until(lambda: good_app.extensions["catalog_service"].snapshot("openrouter").rows == 150, timeout=10)
 
 
 # --- f07 Ollama answers an empty list: see test_refresh.py::test_ollama_empty_list_is_published

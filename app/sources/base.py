@@ -26,6 +26,19 @@ class RejectedCatalog(Exception):
     """A well-formed answer that must not replace the last good snapshot."""
 
 
+class ShrunkCatalog(RejectedCatalog):
+    """Far fewer models than last time: more likely an upstream fault than a real change.
+    Held back until answers over SHRINK_CONFIRM_SECONDS confirm it, or an admin accepts it."""
+
+    def __init__(self, before: int, rows: int, held_since: float) -> None:
+        super().__init__(
+            f"the catalog shrank from {before} to {rows} models; the last one stays until answers "
+            "over an hour confirm it or an admin accepts it (POST /api/models/refresh with accept_shrink)"
+        )
+        self.suspect_rows = rows
+        self.held_since = held_since
+
+
 @dataclasses.dataclass(frozen=True)
 class CatalogSpec:
     """One list the API serves, declared once by the source that publishes it."""
@@ -88,6 +101,8 @@ class Source(abc.ABC):
     disabled_reason: str | None = None
     # How long a poll may take at most, in upstream deadlines (a poll may make several calls).
     calls_per_poll: int = 1
+    # Whether a main list that shrinks by more than half is held back (see ShrunkCatalog).
+    shrink_guard: bool = False
 
     @property
     def enabled(self) -> bool:

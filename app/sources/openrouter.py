@@ -36,17 +36,6 @@ CAPABILITY_PARAMETERS = {
     "web_search": {"web_search_options"},
 }
 
-class ShrunkCatalog(RejectedCatalog):
-    """Far fewer models than last time: more likely an upstream fault than a real change."""
-
-    def __init__(self, before: int, rows: int) -> None:
-        super().__init__(
-            f"the catalog shrank from {before} to {rows} models; the last one stays "
-            "(the same count twice in a row is accepted)"
-        )
-        self.suspect_rows = rows
-
-
 def provider_name(model_id: str) -> str:
     """The display name of the author part of an OpenRouter id (`~` alias ids too)."""
     return maker_name(model_id.lstrip("~").split("/", 1)[0])
@@ -179,15 +168,10 @@ def known_dimensions(model_id: str, dimensions: Mapping[str, int | None]) -> int
     return dimensions.get(model_id.split(":", 1)[0])
 
 
-def check_rows(normalised: Normalised, previous: RefreshStatus) -> None:
-    """Acceptance before publish: some rows, and not a sudden collapse of the catalog."""
-    rows = len(normalised.rows)
-    if not rows:
+def check_rows(normalised: Normalised) -> None:
+    """Acceptance before publish: some rows (a collapse by half is the shrink guard's to judge)."""
+    if not normalised.rows:
         raise RejectedCatalog(f"the answer had no usable models ({normalised.skipped} malformed)")
-    before = previous.rows
-    # A real shrink shows up again on the next fetch, and is then believed.
-    if before is not None and rows < before / 2 and previous.suspect_rows != rows:
-        raise ShrunkCatalog(before, rows)
 
 
 class OpenRouterClient:
@@ -218,6 +202,7 @@ class OpenRouterSource(Source):
 
     kind = "openrouter"
     upstream = "OpenRouter"
+    shrink_guard = True
 
     def __init__(self, name: str, catalog: CatalogSpec, settings: Settings, client: OpenRouterClient) -> None:
         self.name = name
@@ -233,7 +218,7 @@ class OpenRouterSource(Source):
 
     def fetch(self, previous: RefreshStatus) -> Fetched:
         normalised = self.normalise()
-        check_rows(normalised, previous)
+        check_rows(normalised)
         return Fetched({self.catalogs[0].name: normalised.rows}, normalised.skipped)
 
 
