@@ -33,6 +33,24 @@ CACHE_CONTROL = "private, no-cache"
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
+@bp.get("")
+@token_required
+def configured_sources() -> Response:
+    """Every configured source: name, kind, its catalogs' paths, `source`, totals and ages, last error."""
+    return jsonify({"success": True, "data": {"sources": get_service().sources_report()}})
+
+
+@bp.get("/embeddings")
+@token_required
+def all_embeddings() -> Response:
+    """Every embedding model of every source, each row naming its source."""
+    service = get_service()
+    status, headers, body = answer_snapshot(
+        service, service.all_embeddings(), request.environ, CatalogFilter.from_args(request.args)
+    )
+    return Response(body, status=status, headers=headers)
+
+
 @bp.get("/status")
 @token_required
 def refresh_status() -> Response:
@@ -104,9 +122,12 @@ def catalog_view(name: str):
 
 
 def catalog_response(service: CatalogService, name: str, environ: dict, wanted: CatalogFilter | None = None) -> Answer:
-    """Status, headers and body of an authenticated GET of one catalog: the snapshot (filtered
-    when asked), gzip when the client takes it, 304 when it has it."""
-    snapshot = service.snapshot(name)
+    """Status, headers and body of an authenticated GET of one catalog."""
+    return answer_snapshot(service, service.snapshot(name), environ, wanted)
+
+
+def answer_snapshot(service: CatalogService, snapshot: Snapshot, environ: dict, wanted: CatalogFilter | None) -> Answer:
+    """A snapshot as an answer: filtered when asked, gzip when the client takes it, 304 when it has it."""
     if wanted is not None:
         snapshot = service.filtered.get(snapshot, wanted)
     gzipped = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))

@@ -38,6 +38,8 @@ class CatalogService:
     # By catalog name: the answer while the source is disabled, and while it has no live data.
     when_disabled: dict[str, Snapshot]
     when_no_live_data: dict[str, Snapshot]
+    # The combined embedding answer and the ETags of the parts it was built from.
+    _all_embeddings: tuple[tuple[str, ...], Snapshot] | None = None
 
     def snapshot(self, name: str) -> Snapshot:
         """The answer for one catalog now; never touches an upstream."""
@@ -45,6 +47,43 @@ class CatalogService:
             return self.when_disabled[name]
         # A live snapshot is served however old it is: stale live data beats curated data.
         return self.store.read(name) or self.when_no_live_data[name]
+
+    def all_embeddings(self) -> Snapshot:
+        """Every embedding model of every catalog, each row naming its source (the path segment
+        of its catalog): the Create Notebook dialog in one answer. Rebuilt when a part changes."""
+        parts = [(catalog, self.snapshot(catalog.name)) for catalog in self.registry.catalogs.values()
+                 if catalog.kind == "embedding"]  # fmt: skip
+        key = tuple(snapshot.etag for _, snapshot in parts)
+        cached = self._all_embeddings
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        models, sources = [], {}
+        for catalog, snapshot in parts:
+            segment = catalog.segment
+            data = snapshot.data
+            models += [{**row, "source": segment} for row in data["models"]]
+            sources[segment] = {key: data[key] for key in ("source", "total", "error") if key in data}
+        combined = Snapshot.from_data({"models": models, "sources": sources, "total": len(models)})
+        self._all_embeddings = (key, combined)
+        return combined
+
+    def sources_report(self) -> list[dict]:
+        """Every configured source: its kind, its catalogs (path, `source`, rows, age), its last error."""
+        report = self.status_report()
+        listed = []
+        for source in self.registry.sources.values():
+            catalogs = [
+                {"name": catalog.name, "kind": catalog.kind, "path": catalog.path,
+                 "source": report[catalog.name]["source"], "total": report[catalog.name]["rows"],
+                 "age_seconds": report[catalog.name]["age_seconds"]}
+                for catalog in source.catalogs
+            ]  # fmt: skip
+            first = report[source.catalogs[0].name]
+            listed.append({
+                "name": source.name, "kind": source.kind, "enabled": source.enabled,
+                "catalogs": catalogs, "last_error": first["last_error"], "last_success": first["last_success"],
+            })  # fmt: skip
+        return listed
 
     def status_report(self, read_statuses: bool = True) -> dict[str, dict]:
         """Per catalog: what is served, how old it is, and how refreshing its source goes."""

@@ -42,7 +42,7 @@ class Snapshot:
         return cls(
             body=body,
             etag=etag,
-            source=data["source"],
+            source=data.get("source", ""),
             rows=len(data["models"]),
             fetched_at=fetched_at,
             gzip_body=gzip.compress(body, compresslevel=6, mtime=0),

@@ -55,6 +55,11 @@ class CatalogSpec:
     # is pulled there may have changed) or keeps serving them however old (a hosted catalog).
     failure_replaces_rows: bool = False
 
+    @property
+    def segment(self) -> str:
+        """The path segment naming where the list comes from: "openrouter" for /api/models/openrouter/embeddings."""
+        return self.path.removeprefix(API_PREFIX + "/").split("/", 1)[0]
+
 
 def chat_catalog(name: str, segment: str, **fields) -> CatalogSpec:
     """A chat-model list at /api/models/<segment>."""
