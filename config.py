@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from local_servers import LocalServer, SourcesFileError, load_local_servers
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -50,6 +52,9 @@ class Settings:
     admin_claim: str = "role"
     admin_claim_value: str = "admin"
     refresh_request_seconds: float = 30.0
+    sources_file: Path | None = None  # None: no local servers
+    local_refresh_seconds: float = 30.0
+    local_servers: tuple[LocalServer, ...] = ()
 
     @property
     def is_development(self) -> bool:
@@ -58,7 +63,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, a response or an error."""
-        return tuple(value for value in (self.jwt_secret_key, self.openrouter_api_key) if value)
+        keys = (self.jwt_secret_key, self.openrouter_api_key, *(server.api_key for server in self.local_servers))
+        return tuple(value for value in keys if value)
 
     def runs_scheduler(self, embedded: bool) -> bool:
         """Whether this web process runs the refresh jobs: as SCHEDULER_ENABLED says, else
@@ -89,6 +95,9 @@ class Settings:
                 raise ConfigError(message)
             log.warning("%s: accepted only because APP_ENV=development", message)
 
+        # Read here, once: the file names the variables that hold the servers' keys.
+        sources_file = Path(env["SOURCES_FILE"].strip()) if env.get("SOURCES_FILE", "").strip() else None
+
         settings = cls(
             jwt_secret_key=secret,
             app_env=app_env,
@@ -114,6 +123,9 @@ class Settings:
             admin_claim=env.get("ADMIN_CLAIM") or "role",
             admin_claim_value=env.get("ADMIN_CLAIM_VALUE") or "admin",
             refresh_request_seconds=_positive(env, "REFRESH_REQUEST_SECONDS", 30),
+            sources_file=sources_file,
+            local_refresh_seconds=_positive(env, "LOCAL_REFRESH_SECONDS", 30),
+            local_servers=_local_servers(sources_file, env),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
@@ -167,6 +179,15 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
         # The value may carry credentials: name the variable, not the value.
         raise ConfigError(f"{name} must be an http(s) URL with a host")
     return value
+
+
+def _local_servers(path: Path | None, env: Mapping[str, str]) -> tuple[LocalServer, ...]:
+    if path is None:
+        return ()
+    try:
+        return load_local_servers(path, env)
+    except SourcesFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_redis_url(url: str) -> None:
