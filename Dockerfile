@@ -14,7 +14,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/catalog
-COPY config.py wsgi.py gunicorn.conf.py openapi.yaml ./
+COPY config.py local_servers.py wsgi.py gunicorn.conf.py openapi.yaml ./
 COPY app ./app
 COPY curated ./curated
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin catalog

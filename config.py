@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from local_servers import LocalServer, SourcesFileError, load_local_servers
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -57,6 +59,9 @@ class Settings:
     redis_sentinel_password: str | None = dataclasses.field(default=None, repr=False)
     # Origins a browser frontend may call the API from; ("*",) for any, () for none.
     cors_origins: tuple[str, ...] = ()
+    sources_file: Path | None = None  # None: no local servers
+    local_refresh_seconds: float = 30.0
+    local_servers: tuple[LocalServer, ...] = ()
 
     @property
     def is_development(self) -> bool:
@@ -65,7 +70,13 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, a response or an error."""
-        values = (self.jwt_secret_key, self.openrouter_api_key, self.redis_sentinel_password, *_url_passwords(self.redis_url))
+        values = (
+            self.jwt_secret_key,
+            self.openrouter_api_key,
+            self.redis_sentinel_password,
+            *_url_passwords(self.redis_url),
+            *(server.api_key for server in self.local_servers),
+        )
         return tuple(value for value in values if value)
 
     def runs_scheduler(self, embedded: bool) -> bool:
@@ -96,6 +107,9 @@ class Settings:
             if not development:
                 raise ConfigError(message)
             log.warning("%s: accepted only because APP_ENV=development", message)
+
+        # Read here, once: the file names the variables that hold the servers' keys.
+        sources_file = Path(env["SOURCES_FILE"].strip()) if env.get("SOURCES_FILE", "").strip() else None
 
         settings = cls(
             jwt_secret_key=secret,
@@ -128,6 +142,9 @@ class Settings:
             redis_sentinel_username=env.get("REDIS_SENTINEL_USERNAME") or None,
             redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD") or None,
             cors_origins=_origins(env, "CORS_ORIGINS"),
+            sources_file=sources_file,
+            local_refresh_seconds=_positive(env, "LOCAL_REFRESH_SECONDS", 30),
+            local_servers=_local_servers(sources_file, env),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
@@ -196,6 +213,15 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
         # The value may carry credentials: name the variable, not the value.
         raise ConfigError(f"{name} must be an http(s) URL with a host")
     return value
+
+
+def _local_servers(path: Path | None, env: Mapping[str, str]) -> tuple[LocalServer, ...]:
+    if path is None:
+        return ()
+    try:
+        return load_local_servers(path, env)
+    except SourcesFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _check_redis_url(url: str) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from config import Settings
 
-from . import ollama, openrouter
+from . import llamacpp, lmstudio, ollama, openai_compatible, openrouter, vllm
 from .base import Source, SourceContext
 
-# In the order /api/models lists them.
-SOURCE_MODULES = (openrouter, ollama)
+# In the order /api/models lists them; the local servers of SOURCES_FILE last, by kind.
+SOURCE_MODULES = (openrouter, ollama, lmstudio, vllm, llamacpp, openai_compatible)
 
 
 def configured_sources(settings: Settings, context: SourceContext) -> list[Source]:

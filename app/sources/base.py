@@ -18,6 +18,7 @@ from .rows import InvalidDocument
 
 if TYPE_CHECKING:
     from ..curated import CuratedCatalog
+    from ..embedding_models import EmbeddingModels
 
 API_PREFIX = "/api/models"
 
@@ -87,10 +88,12 @@ class Fetched:
 
 @dataclasses.dataclass(frozen=True)
 class SourceContext:
-    """What a source may use when it is built: one HTTP client for every upstream, the curated data."""
+    """What a source may use when it is built: one HTTP client for every upstream, the curated data
+    and the sourced embedding-model table (dimensions by id)."""
 
     http: HttpClient
     curated: CuratedCatalog
+    embedding_models: EmbeddingModels
 
 
 class Source(abc.ABC):

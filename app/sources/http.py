@@ -38,6 +38,10 @@ class UpstreamKeyRejected(UpstreamError):
     """The upstream refused the key (401 or 403): retrying sooner than the interval cannot help."""
 
 
+class UpstreamNotFound(UpstreamError):
+    """The upstream answered 404: a server without that endpoint (an older version) may have another."""
+
+
 def display_host(url: str) -> str:
     """host:port of a URL, without any user:password part."""
     parts = urlsplit(url)
@@ -133,6 +137,8 @@ def _check_status(response: requests.Response, label: str) -> None:
         raise UpstreamRateLimited(f"{label} is rate limiting (HTTP 429)", retry_after)
     if status in (401, 403):
         raise UpstreamKeyRejected(f"{label}: key rejected ({status})")
+    if status == 404:
+        raise UpstreamNotFound(f"{label} answered HTTP 404")
     if status >= 400:
         raise UpstreamError(f"{label} answered HTTP {status}")
 

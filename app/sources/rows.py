@@ -28,17 +28,21 @@ PROVIDER_NAMES = {
     "ibm-granite": "IBM Granite",
     "inclusionai": "inclusionAI",
     "intfloat": "Intfloat",
+    "lmstudio-community": "LM Studio Community",
     "meta": "Meta",
     "meta-llama": "Meta",
     "microsoft": "Microsoft",
     "minimax": "MiniMax",
     "mistralai": "Mistral",
+    "mlx-community": "MLX Community",
     "moonshotai": "MoonshotAI",
+    "nomic-ai": "Nomic AI",
     "nousresearch": "Nous Research",
     "nvidia": "NVIDIA",
     "openai": "OpenAI",
     "openrouter": "OpenRouter",
     "perplexity": "Perplexity",
+    "quantfactory": "QuantFactory",
     "qwen": "Qwen",
     "sentence-transformers": "Sentence Transformers",
     "stepfun": "StepFun",
@@ -132,6 +136,7 @@ def deduplicated(rows: list[dict], skipped: int) -> Normalised:
             continue
         unique[row["id"]] = row
     ordered = sorted(
-        unique.values(), key=lambda row: (str(row.get("provider", "")).casefold(), row["name"].casefold(), row["id"])
+        # A null provider (a local server's model of unknown maker) sorts first, not as "None".
+        unique.values(), key=lambda row: (str(row.get("provider") or "").casefold(), row["name"].casefold(), row["id"])
     )
     return Normalised(ordered, skipped)

@@ -8,6 +8,8 @@ import jwt as pyjwt
 
 JWT_SECRET = "test-jwt-secret-sentinel-6f1d2c3b4a5e6f708192a3b4c5d6e7f8-0011223344556677"
 OPENROUTER_KEY = "sk-or-test-key-sentinel-0123456789abcdef"
+# The key of a local server of SOURCES_FILE (api_key_env names the variable holding it).
+LOCAL_SERVER_KEY = "sk-local-test-key-sentinel-fedcba9876543210"
 
 # Upstream addresses that requests-mock answers for (nothing listens there).
 OR_BASE = "http://openrouter.test/api/v1"
@@ -19,7 +21,10 @@ TOKEN_PREFIX = "eyJhbGci"
 
 def leaked_sentinels(text: str) -> list[str]:
     """Which sentinels appear in `text`."""
-    sentinels = {"JWT secret": JWT_SECRET, "OpenRouter key": OPENROUTER_KEY, "token": TOKEN_PREFIX}
+    sentinels = {
+        "JWT secret": JWT_SECRET, "OpenRouter key": OPENROUTER_KEY, "local server key": LOCAL_SERVER_KEY,
+        "token": TOKEN_PREFIX,
+    }  # fmt: skip
     return [name for name, value in sentinels.items() if value in text]
 
 
