@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from config import Settings
 
-from . import ollama, openrouter
+from . import anthropic, gemini, mistral, ollama, openai, openrouter
 from .base import Source, SourceContext
 
 # In the order /api/models lists them.
-SOURCE_MODULES = (openrouter, ollama)
+SOURCE_MODULES = (openrouter, ollama, openai, anthropic, gemini, mistral)
 
 
 def configured_sources(settings: Settings, context: SourceContext) -> list[Source]:
