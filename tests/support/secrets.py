@@ -8,6 +8,13 @@ import jwt as pyjwt
 
 JWT_SECRET = "test-jwt-secret-sentinel-6f1d2c3b4a5e6f708192a3b4c5d6e7f8-0011223344556677"
 OPENROUTER_KEY = "sk-or-test-key-sentinel-0123456789abcdef"
+# The hosted providers' keys (app/sources/openai.py, anthropic.py, gemini.py, mistral.py).
+PROVIDER_KEYS = {
+    "openai": "sk-openai-test-key-sentinel-1f2e3d4c5b6a",
+    "anthropic": "sk-ant-test-key-sentinel-7a8b9c0d1e2f",
+    "gemini": "AIza-gemini-test-key-sentinel-3c4d5e6f7a8b",
+    "mistral": "mistral-test-key-sentinel-9d0e1f2a3b4c",
+}
 
 # Upstream addresses that requests-mock answers for (nothing listens there).
 OR_BASE = "http://openrouter.test/api/v1"
@@ -20,6 +27,7 @@ TOKEN_PREFIX = "eyJhbGci"
 def leaked_sentinels(text: str) -> list[str]:
     """Which sentinels appear in `text`."""
     sentinels = {"JWT secret": JWT_SECRET, "OpenRouter key": OPENROUTER_KEY, "token": TOKEN_PREFIX}
+    sentinels.update({f"{name} key": key for name, key in PROVIDER_KEYS.items()})
     return [name for name, value in sentinels.items() if value in text]
 
 
