@@ -272,7 +272,7 @@ def test_a_rejected_key_before_any_data_is_the_catalogs_error(upstream, make_set
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_rate_limited_with_retry_after_defers_the_next_attempt(upstream, make_settings, provider):
     upstream.set(FIRST_PAGE[provider], b'{"error": "slow down"}', status=429, headers={"Retry-After": "1200"})
-    app, service = one_provider_app(make_settings, upstream, provider)
+    _, service = one_provider_app(make_settings, upstream, provider)
     result = service.refresher.run(provider)
     assert (result.outcome, result.message) == ("failed", f"{UPSTREAM_NAMES[provider]} at {at(upstream)} is rate limiting (HTTP 429)")
     status = service.store.read_status(provider)

@@ -22,7 +22,7 @@ from ..embedding_models import EmbeddingModels
 from .base import Source, SourceContext
 from .hosted import HostedSource, records_list
 from .http import HttpClient
-from .rows import BadRow, Normalised, deduplicated, iso_date, positive_int
+from .rows import Normalised, deduplicated, iso_date, positive_int
 
 PROVIDER = "Mistral"
 
