@@ -37,6 +37,16 @@ class Settings:
     ollama_base_url: str = "http://localhost:11434"
     openrouter_refresh_seconds: float = 900.0
     ollama_refresh_seconds: float = 30.0
+    # Hosted providers: each is polled only when its key is set.
+    openai_api_key: str | None = dataclasses.field(default=None, repr=False)
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_api_key: str | None = dataclasses.field(default=None, repr=False)
+    anthropic_base_url: str = "https://api.anthropic.com/v1"
+    gemini_api_key: str | None = dataclasses.field(default=None, repr=False)
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    mistral_api_key: str | None = dataclasses.field(default=None, repr=False)
+    mistral_base_url: str = "https://api.mistral.ai/v1"
+    provider_refresh_seconds: float = 900.0
     upstream_timeout_seconds: float = 10.0
     upstream_max_bytes: int = 16 * 1024 * 1024
     scheduler_enabled: bool | None = None  # None: not said, see runs_scheduler()
@@ -73,6 +83,10 @@ class Settings:
         values = (
             self.jwt_secret_key,
             self.openrouter_api_key,
+            self.openai_api_key,
+            self.anthropic_api_key,
+            self.gemini_api_key,
+            self.mistral_api_key,
             self.redis_sentinel_password,
             *_url_passwords(self.redis_url),
             *(server.api_key for server in self.local_servers),
@@ -121,6 +135,15 @@ class Settings:
             ollama_base_url=_url(env, "OLLAMA_BASE_URL", cls.ollama_base_url),
             openrouter_refresh_seconds=_positive(env, "OPENROUTER_REFRESH_SECONDS", 900),
             ollama_refresh_seconds=_positive(env, "OLLAMA_REFRESH_SECONDS", 30),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=_url(env, "OPENAI_BASE_URL", cls.openai_base_url),
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            anthropic_base_url=_url(env, "ANTHROPIC_BASE_URL", cls.anthropic_base_url),
+            gemini_api_key=env.get("GEMINI_API_KEY") or None,
+            gemini_base_url=_url(env, "GEMINI_BASE_URL", cls.gemini_base_url),
+            mistral_api_key=env.get("MISTRAL_API_KEY") or None,
+            mistral_base_url=_url(env, "MISTRAL_BASE_URL", cls.mistral_base_url),
+            provider_refresh_seconds=_positive(env, "PROVIDER_REFRESH_SECONDS", 900),
             upstream_timeout_seconds=_positive(env, "UPSTREAM_TIMEOUT_SECONDS", 10),
             upstream_max_bytes=int(_positive(env, "UPSTREAM_MAX_BYTES", 16 * 1024 * 1024)),
             scheduler_enabled=_flag(env, "SCHEDULER_ENABLED"),

@@ -137,7 +137,7 @@ def _when_no_live_data(catalog: CatalogSpec, source: Source) -> Snapshot:
 
 
 def build_service(settings: Settings) -> CatalogService:
-    """Load the curated lists, declare the sources and set up the store; connects to nothing yet."""
+    """Load the curated data, declare the sources and set up the store; connects to nothing yet."""
     curated = load_curated(settings.curated_dir)
     http = HttpClient(settings.upstream_timeout_seconds, settings.upstream_max_bytes)
     context = SourceContext(http=http, curated=curated, embedding_models=load_embedding_models(settings.curated_dir))

@@ -8,11 +8,14 @@ does not ignore authentication.
 
 from __future__ import annotations
 
+import re
+
 import hypothesis
 import pytest
 import schemathesis
 import yaml
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -25,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app import create_app
 from app.api import OPENAPI_FILE
-from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, PROVIDER_KEYS, make_token
 from harness.fake_upstream import fixture_bytes
 
 ADMIN = {"Authorization": f"Bearer {make_token(role='admin', exp=2_000_000_000)}"}
@@ -43,6 +46,30 @@ def live_app(requests_mock, make_settings):
     return app
 
 
+# The configured sources' catalogs, described once each by a path template.
+SOURCE_TEMPLATES = ("/api/models/{name}", "/api/models/{name}/embeddings")
+# What the template's name excludes: segments under /api/models with paths of their own.
+NOT_SOURCE_NAMES = ("openrouter", "ollama", "status", "refresh", "embeddings", "changes", "openapi.json")
+
+
+@pytest.fixture
+def hosted_app(upstream, make_settings):
+    """An app with live OpenAI, Anthropic and Gemini catalogs, and Mistral refusing its key."""
+    upstream.set("/openai/v1/models", fixture_bytes("providers/openai_v1-models_2.json"))
+    upstream.set("/anthropic/v1/models?limit=1000", fixture_bytes("providers/anthropic_v1-models_3.json"))
+    upstream.set("/gemini/v1beta/models?pageSize=1000", fixture_bytes("providers/gemini_v1beta-models_1.json"))
+    upstream.set("/mistral/v1/models", b'{"message": "Unauthorized"}', status=401)
+    paths = {"openai": "/openai/v1", "anthropic": "/anthropic/v1", "gemini": "/gemini/v1beta", "mistral": "/mistral/v1"}
+    fields = {}
+    for name, path in paths.items():
+        fields[f"{name}_api_key"] = PROVIDER_KEYS[name]
+        fields[f"{name}_base_url"] = upstream.url + path
+    app = create_app(make_settings(**fields))
+    refresher = app.extensions["catalog_service"].refresher
+    assert [refresher.run(name).outcome for name in paths] == ["published", "published", "published", "failed"]
+    return app
+
+
 def test_document_is_served_without_a_token(client):
     response = client.get("/api/models/openapi.json")
     assert response.status_code == 200
@@ -50,7 +77,35 @@ def test_document_is_served_without_a_token(client):
     assert document["openapi"].startswith("3.")
     paths = set(document["paths"])
     rules = {rule.rule for rule in client.application.url_map.iter_rules()}
-    assert paths == rules  # every endpoint is described, and nothing else
+    # Every endpoint is described, and nothing else; the configured sources' catalogs by a template.
+    assert paths - set(SOURCE_TEMPLATES) == rules
+    assert set(SOURCE_TEMPLATES) <= paths
+
+
+def test_every_configured_sources_catalog_is_described_by_its_template(hosted_app):
+    document = hosted_app.test_client().get("/api/models/openapi.json").get_json()
+    name = re.compile(document["components"]["parameters"]["sourceName"]["schema"]["pattern"])
+    rules = {rule.rule for rule in hosted_app.url_map.iter_rules()} - set(document["paths"])
+    assert rules == {"/api/models/openai", "/api/models/openai/embeddings", "/api/models/anthropic",
+                     "/api/models/gemini", "/api/models/gemini/embeddings", "/api/models/mistral",
+                     "/api/models/mistral/embeddings"}  # fmt: skip
+    for rule in rules:
+        assert name.search(rule.split("/")[3]) and _template_of(document["paths"], rule) in SOURCE_TEMPLATES
+    # The words that are not sources do not fit the name, so no concrete path has two descriptions.
+    for taken in NOT_SOURCE_NAMES:
+        assert not name.search(taken)
+
+
+def _template_of(paths, path: str) -> str:
+    """The described path that `path` falls under: itself, or a source template."""
+    if path in paths:
+        return path
+    segments = path.split("/")
+    for template in SOURCE_TEMPLATES:
+        parts = template.split("/")
+        if len(parts) == len(segments) and all(p == s or p == "{name}" for p, s in zip(parts, segments)):
+            return template
+    raise AssertionError(f"{path} is not described")
 
 
 def _validate(app, requests_made) -> int:
@@ -59,7 +114,7 @@ def _validate(app, requests_made) -> int:
     checked = 0
     for method, path, kwargs in requests_made:
         response = getattr(client, method.lower())(path, **kwargs)
-        operation = schema[path.split("?")[0]][method]
+        operation = schema[_template_of(schema.raw_schema["paths"], path.split("?")[0])][method]
         schema.validate_response(operation, Response.from_wsgi(response))
         checked += 1
     return checked
@@ -98,6 +153,35 @@ def test_curated_and_unreachable_answers_match_the_document(app):
     assert _validate(app, _every_answer(ADMIN)) == 29
 
 
+def _source_answers(headers: dict) -> list:
+    made = []
+    for path in ("/api/models/openai", "/api/models/openai/embeddings", "/api/models/anthropic",
+                 "/api/models/gemini", "/api/models/gemini/embeddings", "/api/models/mistral",
+                 "/api/models/mistral/embeddings"):  # fmt: skip
+        made += [
+            ("GET", path, {"headers": headers}),
+            ("GET", path + "?supports=vision&min_context=2&free=false&q=a&provider=Google", {"headers": headers}),
+            ("GET", path + "?supports=telepathy", {"headers": headers}),
+            ("GET", path, {}),
+        ]
+    return made + [
+        ("GET", "/api/models/anthropic/embeddings", {"headers": headers}),  # Anthropic lists none: 404
+        ("GET", "/api/models/cohere", {"headers": headers}),  # not configured: 404
+        ("GET", "/api/models/status", {"headers": headers}),
+        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "gemini"}}),
+        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "cohere"}}),
+        ("GET", "/readyz", {}),
+    ]
+
+
+def test_configured_sources_live_and_unreachable_answers_match_the_document(hosted_app):
+    client = hosted_app.test_client()
+    assert client.get("/api/models/mistral", headers=ADMIN).get_json()["data"]["error"].endswith("key rejected (401)")
+    assert client.get("/api/models/openai/embeddings", headers=ADMIN).get_json()["data"]["total"] == 3
+    assert client.get("/api/models/cohere", headers=ADMIN).status_code == 404
+    assert _validate(hosted_app, _source_answers(ADMIN)) == 34
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -128,17 +212,38 @@ def _generation_targets() -> list[tuple[str, GenerationMode]]:
 
 
 @pytest.mark.parametrize(("operation_label", "mode"), _generation_targets(), ids=lambda value: str(value))
-def test_schemathesis(make_settings, operation_label, mode):
+def test_schemathesis(hosted_app, operation_label, mode):
     # Driven through schemathesis' Python API with Hypothesis: its pytest plugin does not run
-    # on pytest 9 yet.
-    app = create_app(make_settings())
+    # on pytest 9 yet. The app has configured sources, live and unreachable, so that their
+    # catalogs answer what they answer in a deployment.
+    app = hosted_app
     operation = next(op for op in _operations(app) if op.label == operation_label)
 
     @hypothesis.settings(max_examples=15, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
+        # A name the pattern excludes, or one with a slash, addresses another endpoint, which
+        # its own path describes (negative generation may produce one).
+        name = case.path_parameters.get("name", "")
+        hypothesis.assume(name not in NOT_SOURCE_NAMES and "/" not in name)
         # identity: the checks read bodies as JSON, and this test client does not un-gzip.
-        case.call_and_validate(headers={**ADMIN, "Accept-Encoding": "identity"}, checks=CHECKS)
+        headers = {"Accept-Encoding": "identity"}
+        # A case with broken headers keeps them as generated: adding the token would undo a
+        # missing-Authorization mutation and make the service seem to accept it.
+        if not (case.meta and case.meta.is_negative_at(ParameterLocation.HEADER)):
+            headers.update(ADMIN)
+        case.call_and_validate(headers=headers, checks=CHECKS)
 
     run()
+
+
+@pytest.mark.parametrize("template", SOURCE_TEMPLATES)
+@pytest.mark.parametrize("name", ["openai", "anthropic", "gemini", "mistral", "cohere"])
+def test_schemathesis_checks_each_configured_source(hosted_app, template, name):
+    # Generated names almost never hit a configured source; these cases name each one (live,
+    # refused, without such a catalog, not configured) and run the same checks.
+    operation = next(op for op in _operations(hosted_app) if op.label == f"GET {template}")
+    for query in ({}, {"supports": "vision", "min_context": 1000, "q": "e"}):
+        case = operation.Case(path_parameters={"name": name}, query=query)
+        case.call_and_validate(headers={**ADMIN, "Accept-Encoding": "identity"}, checks=CHECKS)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from config import Settings
 
-from . import llamacpp, lmstudio, ollama, openai_compatible, openrouter, vllm
+from . import anthropic, gemini, llamacpp, lmstudio, mistral, ollama, openai, openai_compatible, openrouter, vllm
 from .base import Source, SourceContext
 
-# In the order /api/models lists them; the local servers of SOURCES_FILE last, by kind.
-SOURCE_MODULES = (openrouter, ollama, lmstudio, vllm, llamacpp, openai_compatible)
+# In the order /api/models lists them: the contract's, the hosted providers, then the local
+# servers of SOURCES_FILE, by kind.
+SOURCE_MODULES = (openrouter, ollama, openai, anthropic, gemini, mistral, lmstudio, vllm, llamacpp, openai_compatible)
 
 
 def configured_sources(settings: Settings, context: SourceContext) -> list[Source]:

@@ -88,8 +88,8 @@ class Fetched:
 
 @dataclasses.dataclass(frozen=True)
 class SourceContext:
-    """What a source may use when it is built: one HTTP client for every upstream, the curated data
-    and the sourced embedding-model table (dimensions by id)."""
+    """What a source may use when it is built: one HTTP client for every upstream, the curated data,
+    and the embedding-model facts (curated/embedding_models.yaml: dimensions by id)."""
 
     http: HttpClient
     curated: CuratedCatalog
