@@ -71,6 +71,17 @@ def test_key_but_no_live_snapshot_is_curated_fallback(keyed_app, auth_headers, p
     assert len(data["models"]) == count
 
 
+@pytest.mark.parametrize("query", ["", "?q=e"], ids=["whole", "filtered"])
+@pytest.mark.parametrize("path", ["/api/models/openrouter", "/api/models/openrouter/embeddings"])
+@pytest.mark.parametrize(("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")])
+def test_curated_answers_carry_no_total(make_settings, auth_headers, key, source, path, query):
+    """The contract: `total` is present only when `source` is "api"."""
+    app = create_app(make_settings(openrouter_api_key=key))
+    data = get_data(app.test_client(), path + query, auth_headers)
+    assert data["source"] == source and data["models"]
+    assert "total" not in data
+
+
 def test_live_snapshot_is_served_as_api_with_total(keyed_app, auth_headers):
     rows = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000,
              "pricing": {"prompt": "0.1", "completion": "0.2"}},
