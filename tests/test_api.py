@@ -60,8 +60,9 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
-    assert small == {"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
-                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False}
+    assert small == {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small",
+                     "provider": "OpenAI", "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02",
+                     "is_free": False}
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])
