@@ -74,7 +74,8 @@ def test_key_but_no_live_snapshot_is_curated_fallback(keyed_app, auth_headers, p
 
 @pytest.mark.parametrize("query", ["", "?q=e"], ids=["whole", "filtered"])
 @pytest.mark.parametrize("path", ["/api/models/openrouter", "/api/models/openrouter/embeddings"])
-@pytest.mark.parametrize(("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")])
+@pytest.mark.parametrize(("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")],
+                         ids=["curated", "curated_fallback"])
 def test_curated_answers_carry_no_total(make_settings, auth_headers, key, source, path, query):
     """The contract: `total` is present only when `source` is "api"."""
     app = create_app(make_settings(openrouter_api_key=key))
