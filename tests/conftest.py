@@ -19,10 +19,10 @@ from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BA
 
 @pytest.fixture(autouse=True)
 def no_secret_leaks(monkeypatch):
-    """Around every test: every log record (all loggers at DEBUG, any thread, from the test's
-    first fixture to its last teardown) and every test-client response is checked for secrets."""
-    # A handler of our own on the root logger for the whole test: caplog's handlers change with
-    # each phase, so reading caplog.text at teardown would see the teardown's records only.
+    """Around every test: no secret in any log record it emits or any test-client response."""
+    # Every record: all loggers at DEBUG, any thread, from the test's first fixture to its last
+    # teardown. So a handler of our own sits on the root logger for the whole test: caplog's
+    # handlers change with each phase, and caplog.text at teardown holds the teardown's alone.
     keeper = RecordKeeper()
     root = logging.getLogger()
     level = root.level

@@ -270,8 +270,7 @@ def test_f06_a_catalog_that_shrank_by_half_is_held_back_until_confirmed(good_app
 
 
 def gzip_bomb(decoded_bytes: int) -> bytes:
-    """A gzip body of `decoded_bytes` spaces inside brackets, compressed piece by piece so that
-    the test itself never holds the decoded bytes."""
+    """A gzip body of `decoded_bytes` spaces inside brackets, which the test never holds decoded."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: the gzip container
     piece = b" " * 1_000_000
     parts = [compressor.compress(b"[")]

@@ -73,9 +73,9 @@ def _documented_answers() -> set[tuple[str, str, int]]:
 
 
 def _validate(app, requests_made) -> collections.Counter:
-    """Send each request and check its answer against openapi.yaml: a status the document lists
-    for the operation (and the one expected), a documented content type, and a body that
-    conforms. Returns the answers validated, by (method, path, status)."""
+    """Send each request, check its answer against openapi.yaml; the answers validated, by (method, path, status)."""
+    # Checked: a status the document lists for the operation (and the one expected), a
+    # documented content type, and a body that conforms.
     schema = schemathesis.openapi.from_wsgi("/api/models/openapi.json", app)
     client = app.test_client()
     validated = collections.Counter()

@@ -22,12 +22,12 @@ def record_text(record: logging.LogRecord) -> str:
 
 
 class RecordKeeper(logging.Handler):
-    """Keeps the text of every record it sees, taken when the record is emitted (before any
-    later handler could rewrite it)."""
+    """Keeps the text of every record it sees."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.texts: list[tuple[str, str]] = []  # (logger name, text)
 
     def emit(self, record: logging.LogRecord) -> None:
+        # Taken now, before a later handler (the service's masking one) can rewrite the record.
         self.texts.append((record.name, record_text(record)))

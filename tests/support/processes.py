@@ -19,9 +19,9 @@ def call_gaps(times: list[float]) -> list[float]:
 
 
 def assert_once_per_interval(gaps: list[float], interval: float) -> None:
-    """Calls to one upstream path came once per interval, not more often: no two together (two
-    schedulers fetching one interval), and on average an interval apart. The bounds leave room
-    for a tick that a loaded machine runs late, which shortens the gap after it."""
+    """Calls to one upstream path came once per interval: no two together, an interval apart on average."""
+    # Two calls together would be two schedulers fetching one interval. The bounds leave room
+    # for a tick that a loaded machine runs late, which shortens the gap after it.
     assert gaps, "fewer than two calls"
     assert min(gaps) > interval / 4, gaps
     assert sum(gaps) / len(gaps) > interval * 3 / 4, gaps
