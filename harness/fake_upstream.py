@@ -2,7 +2,8 @@
 
 Modes of a route: ok; hang (headers never come); trickle (the body one byte every
 `trickle_seconds`); endless (a body that never ends); reset (half the body, then a TCP reset).
-Status codes, headers and bodies (HTML, wrong shapes, gzip bombs, redirects) are set per route.
+Status codes, headers and bodies (HTML, wrong shapes, gzip bombs, redirects) are set per route,
+and a route's answer can be held back until the test sets an event (`hold`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Route:
     mode: str = "ok"  # ok | hang | trickle | endless | reset
     delay: float = 0.0
     trickle_seconds: float = 0.5
+    hold: threading.Event | None = None  # when set: answer only once the test sets it
 
 
 @dataclasses.dataclass
@@ -116,6 +118,9 @@ class FakeUpstream:
 
             def _answer(self, method: str) -> None:
                 route = self._route(method)
+                if route.hold is not None:
+                    while not route.hold.wait(0.05) and not upstream._release.is_set():
+                        pass
                 if route.delay:
                     upstream._release.wait(route.delay)
                 if route.mode == "hang":

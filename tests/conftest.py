@@ -13,12 +13,21 @@ from app import create_app
 from config import Settings
 from harness.fake_upstream import FakeUpstream
 from harness.redis_server import RedisServer, free_port
+from tests.support.log_records import RecordKeeper
 from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, leaked_sentinels, make_token
 
+
 @pytest.fixture(autouse=True)
-def no_secret_leaks(caplog, monkeypatch):
-    """Around every test: logs at DEBUG and every test-client response are checked for secrets."""
-    caplog.set_level(logging.DEBUG)
+def no_secret_leaks(monkeypatch):
+    """Around every test: no secret in any log record it emits or any test-client response."""
+    # Every record: all loggers at DEBUG, any thread, from the test's first fixture to its last
+    # teardown. So a handler of our own sits on the root logger for the whole test: caplog's
+    # handlers change with each phase, and caplog.text at teardown holds the teardown's alone.
+    keeper = RecordKeeper()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(keeper)
+    root.setLevel(logging.DEBUG)
     original_open = FlaskClient.open
 
     def checked_open(self, *args, **kwargs):
@@ -31,9 +40,14 @@ def no_secret_leaks(caplog, monkeypatch):
         return response
 
     monkeypatch.setattr(FlaskClient, "open", checked_open)
-    yield
-    leaks = leaked_sentinels(caplog.text)
-    assert leaks == [], f"secret in a log line: {leaks}"
+    try:
+        yield
+    finally:
+        root.removeHandler(keeper)
+        root.setLevel(level)
+    leaks = sorted({name for _, text in keeper.texts for name in leaked_sentinels(text)})
+    loggers = sorted({logger for logger, text in keeper.texts if leaked_sentinels(text)})
+    assert leaks == [], f"secret in a log line: {leaks} (logged by {', '.join(loggers)})"
 
 
 @pytest.fixture

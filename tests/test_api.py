@@ -60,8 +60,9 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
-    assert small == {"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
-                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False}
+    assert small == {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small",
+                     "provider": "OpenAI", "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02",
+                     "is_free": False}
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])
@@ -69,6 +70,18 @@ def test_key_but_no_live_snapshot_is_curated_fallback(keyed_app, auth_headers, p
     data = get_data(keyed_app.test_client(), path, auth_headers)
     assert data["source"] == "curated_fallback"
     assert len(data["models"]) == count
+
+
+@pytest.mark.parametrize("query", ["", "?q=e"], ids=["whole", "filtered"])
+@pytest.mark.parametrize("path", ["/api/models/openrouter", "/api/models/openrouter/embeddings"])
+@pytest.mark.parametrize(("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")],
+                         ids=["curated", "curated_fallback"])
+def test_curated_answers_carry_no_total(make_settings, auth_headers, key, source, path, query):
+    """The contract: `total` is present only when `source` is "api"."""
+    app = create_app(make_settings(openrouter_api_key=key))
+    data = get_data(app.test_client(), path + query, auth_headers)
+    assert data["source"] == source and data["models"]
+    assert "total" not in data
 
 
 def test_live_snapshot_is_served_as_api_with_total(keyed_app, auth_headers):

@@ -5,15 +5,20 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
-import resource
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
+import zlib
 from email.utils import formatdate
+from pathlib import Path
+from xml.etree import ElementTree
 
 import psutil
 import pytest
@@ -23,9 +28,10 @@ from urllib3.exceptions import NameResolutionError
 
 from app import create_app
 from app.status import RefreshStatus
-from app.refresh import MAX_TICK_SECONDS, RATE_LIMIT_CAP_SECONDS
+from app.refresh import RATE_LIMIT_CAP_SECONDS
 from tests.support.snapshots import ollama_snapshot
 from tests.support.secrets import OPENROUTER_KEY, leaked_sentinels, make_token
+from config import PROJECT_ROOT
 from harness.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
 from harness.processes import (
     output_of,
@@ -35,10 +41,14 @@ from harness.processes import (
     stop,
     wait_until,
 )
-from tests.support.processes import catalog_env
 from harness.redis_server import free_port
+from tests.support.processes import catalog_env
+from tests.support.secrets import OPENROUTER_KEY, make_token
 
 TIMEOUT = 1.0
+# Room a loaded 2-core machine needs on top of a deadline. Each bound below still fails by a
+# wide margin when the deadline is missing: a trickle, a hang or a dropped SYN lasts minutes.
+DEADLINE_MARGIN = 3.0
 MODELS = "/api/v1/models"
 
 
@@ -101,24 +111,24 @@ def test_f01_slow_upstream_ends_by_the_deadline_and_keeps_the_snapshot(good_app,
         store.release_lock(lock)
     else:
         upstream.routes[("GET", MODELS)].mode = fault
-    results, timings = [], []
+    results, answered_during_refresh = [], 0
     runner = threading.Thread(target=lambda: results.append(refresh(app)))
     started = time.monotonic()
     runner.start()
-    # Requests are unaffected while the refresh waits on the upstream.
+    # Requests are unaffected while the refresh waits on the upstream: they are answered, with
+    # the old bytes, while it still waits (a request that waited for it would end after it).
     while runner.is_alive():
-        request_started = time.monotonic()
         assert served_body(app) == before
-        timings.append(time.monotonic() - request_started)
-        time.sleep(0.05)
+        answered_during_refresh += runner.is_alive()
+        time.sleep(0.01)
     runner.join()
     elapsed = time.monotonic() - started
     if unaccepting:
         unaccepting.close()
     assert results[0].outcome == "failed"
     assert "within 1 s" in results[0].message
-    assert elapsed < TIMEOUT + 0.5
-    assert len(timings) >= 5 and max(timings) < 0.25
+    assert elapsed < TIMEOUT + DEADLINE_MARGIN  # the deadline is the behaviour here
+    assert answered_during_refresh >= 3
     assert served_body(app) == before
 
 
@@ -177,7 +187,9 @@ def test_f03_rate_limit_defers_without_sleeping_and_keeps(good_app, upstream, re
     upstream.routes[("GET", MODELS)].headers = {"Retry-After": header}
     result = refresh(good_app)
     assert result.outcome == "failed" and "429" in result.message
-    assert result.duration < 0.5  # no sleep inside the job
+    # No sleep inside the job: honouring Retry-After (90 s and more here) or the back-off
+    # (48 s and more) by sleeping would take far longer than this.
+    assert result.duration < 10
     status = good_app.extensions["catalog_service"].store.read_status("openrouter")
     wait = status.next_attempt_at - status.last_attempt
     refresher = good_app.extensions["catalog_service"].refresher
@@ -284,6 +296,34 @@ def test_f06_an_admin_accepts_a_shrink_at_once(good_app, upstream):
 # --- f08 endless body, gzip bomb ----------------------------------------------------------
 
 
+def gzip_bomb(decoded_bytes: int) -> bytes:
+    """A gzip body of `decoded_bytes` spaces inside brackets, which the test never holds decoded."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: the gzip container
+    piece = b" " * 1_000_000
+    parts = [compressor.compress(b"[")]
+    parts += [compressor.compress(piece) for _ in range(decoded_bytes // len(piece))]
+    parts.append(compressor.compress(b"]") + compressor.flush())
+    return b"".join(parts)
+
+
+def reset_peak_memory() -> int:
+    """Start a new peak resident size for this process (Linux); the resident size now, in KiB."""
+    Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM)
+    return _proc_status_kib("VmHWM")
+
+
+def peak_memory() -> int:
+    """The peak resident size of this process since the last reset, in KiB."""
+    return _proc_status_kib("VmHWM")
+
+
+def _proc_status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
 @pytest.mark.parametrize("fault", ["endless", "gzip_bomb"])
 def test_f08_oversized_answers_are_aborted_at_the_byte_cap(upstream, make_settings, fault):
     serve_recordings(upstream)
@@ -294,13 +334,14 @@ def test_f08_oversized_answers_are_aborted_at_the_byte_cap(upstream, make_settin
     if fault == "endless":
         route.mode, route.body = "endless", b'{"data": ['
     else:
-        route.body = gzip.compress(b"[" + b" " * 400_000_000 + b"]", compresslevel=1)
+        route.body = gzip_bomb(400_000_000)
+        assert len(route.body) < 2_000_000  # under the cap: only decoding makes it big
         route.headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    start_kib = reset_peak_memory()
     result = refresh(app)
-    peak_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    peak_growth_mb = (peak_memory() - start_kib) / 1024
     assert result.outcome == "failed" and "more than 2000000 bytes" in result.message
-    assert peak_growth_mb < 100  # 400 MB decoded would show here
+    assert peak_growth_mb < 100, peak_growth_mb  # 400 MB decoded would show here
     assert served_body(app) == before
 
 
@@ -363,15 +404,29 @@ def test_f10_network_failures(good_app, upstream, requests_mock, make_settings, 
 def test_f11_redis_down_at_start(upstream, make_settings, redis_server):
     serve_recordings(upstream)
     down = f"redis://127.0.0.1:{free_port()}/0"
-    started = time.monotonic()
     app = make_app(make_settings, upstream.url, redis_url=down)
     response = app.test_client().get("/api/models/openrouter", headers={"Authorization": f"Bearer {make_token()}"})
-    assert time.monotonic() - started < 0.5
     assert response.status_code == 200 and response.get_json()["data"]["source"] == "curated_fallback"
     # Without the store there is no lock: the refresher waits instead of hammering upstreams.
     outcomes = {refresh(app, catalog, force=False).outcome for catalog in ("openrouter", "embeddings", "ollama") for _ in range(3)}
     assert outcomes == {"store_unavailable"}
     assert upstream.calls == []
+
+
+def test_f11_a_redis_that_never_answers_costs_a_request_one_short_timeout(make_settings):
+    silent = UnacceptingPort()  # connecting to it hangs: the SYN is never answered
+    try:
+        app = create_app(make_settings(redis_url=f"redis://127.0.0.1:{silent.port}/0",
+                                       openrouter_api_key=OPENROUTER_KEY))
+        started = time.monotonic()
+        response = app.test_client().get("/api/models/openrouter", headers={"Authorization": f"Bearer {make_token()}"})
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 200 and response.get_json()["data"]["source"] == "curated_fallback"
+    # The request path's client gives up after REDIS_TIMEOUT_SECONDS (0.25 s); one with
+    # redis-py's defaults would wait for the system's connect timeout, minutes.
+    assert elapsed < 0.25 + DEADLINE_MARGIN
 
 
 # --- f12 Redis killed during load ---------------------------------------------------------------
@@ -386,34 +441,44 @@ def test_f12_redis_killed_during_load(upstream, redis_url, redis_server):
     headers = {"Authorization": f"Bearer {make_token()}"}
     try:
         assert wait_until(lambda: requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "api", 15)
-        failures, bodies, stop_load = [], [], threading.Event()
+        answers, stop_load, killed = [], threading.Event(), threading.Event()  # answers: (after the kill, problem)
 
         def load() -> None:
             session = requests.Session()
             while not stop_load.is_set():
-                response = session.get(url, headers=headers, timeout=5)
-                if response.status_code != 200:
-                    failures.append(response.status_code)
-                # The ETag is the hash of the exact bytes: a partial snapshot could not match it.
-                digest = '"' + hashlib.blake2b(response.content, digest_size=16).hexdigest() + '"'
-                # (requests asks for gzip and decodes it; the gzip variant's tag ends in -gzip.)
-                if response.headers["ETag"].replace('-gzip"', '"') != digest:
-                    failures.append("partial")
-                bodies.append(response.json()["data"]["source"])
+                after_kill = killed.is_set()
+                answers.append((after_kill, _problem_of(session, url, headers)))
 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        assert wait_until(lambda: len(answers) >= 20, 30)
         redis_server.kill()
-        time.sleep(2.0)
+        killed.set()
+        assert wait_until(lambda: sum(after for after, _ in answers) >= 100, 60)
         stop_load.set()
         for thread in threads:
             thread.join()
     finally:
         stop(server)
-    assert failures == []
-    assert len(bodies) > 100 and set(bodies) == {"api"}
+    assert [problem for _, problem in answers if problem] == []
+
+
+def _problem_of(session: requests.Session, url: str, headers: dict) -> str | None:
+    """What is wrong with one answer of a catalog served as "api" (None: nothing)."""
+    try:
+        response = session.get(url, headers=headers, timeout=5)
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        # The ETag is the hash of the exact bytes: a partial snapshot could not match it.
+        digest = '"' + hashlib.blake2b(response.content, digest_size=16).hexdigest() + '"'
+        # (requests asks for gzip and decodes it; the gzip variant's tag ends in -gzip.)
+        if response.headers["ETag"].replace('-gzip"', '"') != digest:
+            return "partial"
+        source = response.json()["data"]["source"]
+        return None if source == "api" else f"source {source}"
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 # --- f13 Redis restarted empty -------------------------------------------------------------------
@@ -433,12 +498,11 @@ def test_f13_redis_restarted_empty_is_republished_within_an_interval(upstream, r
     try:
         assert wait_until(lambda: requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "api", 15)
         redis_server.restart_empty()
-        emptied = time.monotonic()
         assert client.exists("catalog:snapshot:openrouter") == 0
         # Meanwhile the web worker serves what it had: stale, not curated.
         assert requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "api"
-        assert wait_until(lambda: client.exists("catalog:snapshot:openrouter") == 1, interval + 2)
-        assert time.monotonic() - emptied <= interval + 1.5
+        # Within an interval; the rest is room for a loaded machine (scheduling, a fetch, a publish).
+        assert wait_until(lambda: client.exists("catalog:snapshot:openrouter") == 1, interval + DEADLINE_MARGIN)
     finally:
         stop(web)
         stop(refresher)
@@ -448,7 +512,7 @@ def test_f13_redis_restarted_empty_is_republished_within_an_interval(upstream, r
 
 
 @pytest.mark.system
-def test_f14_redis_hung_requests_answer_in_under_a_second(upstream, redis_url, redis_server):
+def test_f14_redis_hung_requests_answer_after_one_short_timeout(upstream, redis_url, redis_server):
     serve_recordings(upstream)
     port = free_port()
     # One worker: a worker that never saw a snapshot would rightly answer "not polled yet".
@@ -465,7 +529,9 @@ def test_f14_redis_hung_requests_answer_in_under_a_second(upstream, redis_url, r
             slowest = max(slowest, time.monotonic() - started)
             assert response.status_code == 200 and response.json()["data"]["source"] == "ollama"
             time.sleep(0.05)
-        assert slowest < 1.0
+        # The request path's client times out after 0.25 s; the refresher's (5 s, retried) or
+        # redis-py's defaults (no timeout) would hold a request far longer.
+        assert slowest < 0.25 + DEADLINE_MARGIN
         redis_server.resume()
         # Recovery: a change published after SIGCONT reaches the worker.
         upstream.routes[("GET", "/api/tags")].body = b'{"models": []}'
@@ -510,9 +576,8 @@ def test_f15_a_sigkilled_lock_holder_frees_the_lock_by_its_ttl(upstream, redis_u
         holder.wait()
         ttl_ms = client.pttl("catalog:lock:ollama")
         assert 0 < ttl_ms <= (3 * 1 + 5) * 1000
-        killed = time.monotonic()
-        assert wait_until(lambda: client.exists("catalog:lock:ollama") == 0, 9)
-        assert time.monotonic() - killed <= ttl_ms / 1000 + 0.5
+        # Freed by its TTL (a lock without one would stay forever).
+        assert wait_until(lambda: client.exists("catalog:lock:ollama") == 0, ttl_ms / 1000 + DEADLINE_MARGIN)
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -521,23 +586,47 @@ def test_f15_a_sigkilled_lock_holder_frees_the_lock_by_its_ttl(upstream, redis_u
 # --- f16 clock jumps ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("jump", [+600.0, -600.0])
-def test_f16_clock_jumps_cause_no_refresh_storm(requests_mock, make_settings, jump):
+# A backward jump this far is past any wait the refresher schedules (an interval, or a
+# Retry-After up to RATE_LIMIT_CAP_SECONDS): it takes it for a clock jump and refreshes now.
+FAR_BACK = -(RATE_LIMIT_CAP_SECONDS + 2 * 300.0)
+
+
+@pytest.mark.parametrize(
+    ("jump", "first_call_after"),
+    [
+        (+600.0, 0.0),  # forward: overdue, one refresh at once
+        (-600.0, 900.0),  # back a little: the scheduled refresh comes when the clock gets there
+        (FAR_BACK, 0.0),  # back past any wait scheduled: one refresh at once, not one in hours
+    ],
+    ids=["forward", "back_a_little", "back_past_any_wait"],
+)
+def test_f16_clock_jumps_cause_one_refresh_then_one_per_interval(requests_mock, make_settings, jump, first_call_after):
     clock = Clock()
     route = requests_mock.get("http://or.test/api/v1/models", content=fixture_bytes("openrouter/models.json"))
     app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url="http://or.test/api/v1",
                                    openrouter_refresh_seconds=300))
     refresher = app.extensions["catalog_service"].refresher
     refresher._clock = clock
+    source = refresher.registry.sources["openrouter"]
+    interval, tick = source.interval_seconds, refresher.tick(source)
+    assert (interval, tick) == (300.0, 60.0)
     assert refresher.run("openrouter").outcome == "published"
     clock.now += jump
-    for _ in range(20):  # twenty ticks in a row right after the jump
+    jumped_to = clock.now
+    call_times = []
+
+    def run_tick() -> None:
+        calls = route.call_count
         refresher.run("openrouter")
-    assert route.call_count <= 2  # at most one catch-up refresh, never one per tick
-    clock.now += refresher.registry.sources["openrouter"].interval_seconds + MAX_TICK_SECONDS
-    for _ in range(5):
-        refresher.run("openrouter")
-    assert route.call_count <= 3
+        if route.call_count > calls:
+            call_times.append(clock.now - jumped_to)
+
+    for _ in range(20):  # twenty ticks at the instant of the jump: a storm would show here
+        run_tick()
+    for _ in range(int((first_call_after + 2 * interval) / tick)):
+        clock.now += tick
+        run_tick()
+    assert call_times == [first_call_after, first_call_after + interval, first_call_after + 2 * interval]
 
 
 def test_f16_ages_are_never_negative(app, auth_headers):
@@ -587,9 +676,82 @@ def test_f19_huge_headers_and_long_urls_are_refused_by_the_server_and_workers_su
 # --- f21 secrets: tests/conftest.py::no_secret_leaks runs around every test of the suite
 
 
-def test_f21_the_sentinel_check_catches_a_leak(make_settings, caplog):
-    """The suite-wide check is live: a leaked sentinel in a log line is seen."""
-    with caplog.at_level(logging.DEBUG):
-        logging.getLogger("app.test").debug("oops %s", OPENROUTER_KEY)
-    assert leaked_sentinels(caplog.text) == ["OpenRouter key"]
-    caplog.clear()
+PLANTED_LEAKS = """
+import logging
+import threading
+
+import pytest
+
+from tests.conftest import no_secret_leaks  # noqa: F401 - the suite's check, around each test below
+from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
+
+log = logging.getLogger("app.planted")
+
+
+@pytest.fixture
+def fixture_that_logs_the_secret():
+    log.info("secret %s", JWT_SECRET)
+    yield
+
+
+def test_clean():
+    log.debug("nothing to hide")
+
+
+def test_key_in_the_body():
+    log.warning("calling with %s", OPENROUTER_KEY)
+
+
+def test_token_at_debug_from_another_thread():
+    thread = threading.Thread(target=log.debug, args=("verified %s", make_token()))
+    thread.start()
+    thread.join()
+
+
+def test_secret_in_a_fixture(fixture_that_logs_the_secret):
+    pass
+
+
+def test_key_in_an_extra_field():
+    log.warning("refresh failed", extra={"error": "refused key " + OPENROUTER_KEY})
+
+
+def test_secret_in_a_traceback():
+    try:
+        raise RuntimeError(JWT_SECRET)
+    except RuntimeError:
+        log.exception("failed")
+
+
+def test_key_while_caplog_narrows_the_level(caplog):
+    with caplog.at_level(logging.WARNING):
+        log.error("key %s", OPENROUTER_KEY)
+"""
+
+
+def test_f21_the_suite_wide_check_fails_a_test_that_logs_a_secret(tmp_path):
+    """The check in tests/conftest.py, run around planted tests: each leak fails its test."""
+    (tmp_path / "test_planted.py").write_text(PLANTED_LEAKS)
+    report = tmp_path / "report.xml"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", "test_planted.py"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True, timeout=120,
+    )
+    errors = {}  # test name -> the messages of its errors (a failed teardown is one)
+    for case in ElementTree.parse(report).iter("testcase"):
+        errors[case.get("name")] = [problem.get("message", "") for problem in case if problem.tag in ("error", "failure")]
+    assert errors.pop("test_clean") == [], run.stdout
+    assert {name: [_leak_named(message) for message in messages] for name, messages in errors.items()} == {
+        "test_key_in_the_body": ["['OpenRouter key']"],
+        "test_token_at_debug_from_another_thread": ["['token']"],
+        "test_secret_in_a_fixture": ["['JWT secret']"],
+        "test_key_in_an_extra_field": ["['OpenRouter key']"],
+        "test_secret_in_a_traceback": ["['JWT secret']"],
+        "test_key_while_caplog_narrows_the_level": ["['OpenRouter key']"],
+    }, run.stdout
+
+
+def _leak_named(message: str) -> str | None:
+    """The sentinel list of a "secret in a log line: [...]" failure, else None."""
+    found = re.search(r"secret in a log line: (\[[^]]*\])", message)
+    return found.group(1) if found else None

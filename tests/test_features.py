@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 
 import pytest
 
@@ -263,23 +263,26 @@ def test_refresh_claim_name_and_value_are_configurable(make_settings):
 
 
 def test_refresh_answers_202_before_a_hanging_upstream_and_then_429(upstream, make_settings):
-    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"), delay=3.0)
-    app = create_app(make_settings(ollama_base_url=upstream.url, upstream_timeout_seconds=5.0))
+    answer = threading.Event()
+    upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"), hold=answer)
+    app = create_app(make_settings(ollama_base_url=upstream.url, upstream_timeout_seconds=30.0))
     client = app.test_client()
-    started = time.monotonic()
     response = client.post("/api/models/refresh", json={"source": "ollama"}, headers=admin_headers())
-    assert time.monotonic() - started < 1.0  # the upstream takes 3 s
     assert response.status_code == 202
     assert response.get_json()["data"] == {"queued": ["ollama"], "not_configured": [], "status": "/api/models/status"}
     assert response.headers["Location"] == "/api/models/status"
+    # Answered while the refresh waits on the upstream (held until the test lets it answer):
+    # the refresh has started, and has not finished.
+    assert wait_until(lambda: upstream.count("/api/tags") == 1, 10)
+    status = client.get("/api/models/status", headers=admin_headers()).get_json()["data"]["catalogs"]["ollama"]
+    assert (status["source"], status["last_attempt"]) == ("ollama_unreachable", None)
     again = client.post("/api/models/refresh", json={"source": "ollama"}, headers=admin_headers())
     assert again.status_code == 429
     assert 1 <= int(again.headers["Retry-After"]) <= 30
-    # The queued refresh lands in the background.
-    deadline = time.monotonic() + 10
-    while client.get("/api/models/ollama", headers=admin_headers()).get_json()["data"]["source"] != "ollama":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    # The queued refresh lands in the background once the upstream answers.
+    answer.set()
+    assert wait_until(
+        lambda: client.get("/api/models/ollama", headers=admin_headers()).get_json()["data"]["source"] == "ollama", 10)
 
 
 def test_refresh_all_without_a_key_queues_only_ollama(client):

@@ -8,6 +8,9 @@ does not ignore authentication.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import json
 import re
 
 import hypothesis
@@ -15,6 +18,7 @@ import pytest
 import schemathesis
 import yaml
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.transport import Response
 from schemathesis.generation import GenerationMode
@@ -28,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 
 from app import create_app
 from app.api import OPENAPI_FILE
-from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, PROVIDER_KEYS, make_token
 from harness.fake_upstream import fixture_bytes
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, PROVIDER_KEYS, make_token
 
 ADMIN = {"Authorization": f"Bearer {make_token(role='admin', exp=2_000_000_000)}"}
 
@@ -108,69 +112,123 @@ def _template_of(paths, path: str) -> str:
     raise AssertionError(f"{path} is not described")
 
 
-def _validate(app, requests_made) -> int:
+DOCUMENT = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
+CATALOG_PATHS = ["/api/models/openrouter", "/api/models/openrouter/embeddings", "/api/models/ollama",
+                 "/api/models/ollama/embeddings", "/api/models/embeddings"]
+
+
+def _documented_answers(templates: bool = False) -> set[tuple[str, str, int]]:
+    """Every (method, path, status) the document lists: of the configured sources' templates, or of the rest."""
+    return {
+        (method.upper(), path, int(status))
+        for path, item in DOCUMENT["paths"].items()
+        if (path in SOURCE_TEMPLATES) == templates
+        for method, operation in item.items()
+        for status in operation["responses"]
+    }
+
+
+def _validate(app, requests_made) -> collections.Counter:
+    """Send each request, check its answer against openapi.yaml; the answers validated, by (method, path, status)."""
+    # Checked: a status the document lists for the operation (and the one expected), a
+    # documented content type, and a body that conforms.
     schema = schemathesis.openapi.from_wsgi("/api/models/openapi.json", app)
     client = app.test_client()
-    checked = 0
-    for method, path, kwargs in requests_made:
-        response = getattr(client, method.lower())(path, **kwargs)
-        operation = schema[_template_of(schema.raw_schema["paths"], path.split("?")[0])][method]
-        schema.validate_response(operation, Response.from_wsgi(response))
-        checked += 1
-    return checked
+    validated = collections.Counter()
+    for method, path, kwargs, expected in requests_made:
+        if kwargs.pop("redis_down", False):
+            # The same app, but with a Redis nobody answers on: the request cannot be handed over.
+            down = create_app(dataclasses.replace(app.config["CATALOG_SETTINGS"], redis_url="redis://127.0.0.1:1/0"))
+            response = down.test_client().open(path, method=method, **kwargs)
+        else:
+            response = client.open(path, method=method, **kwargs)
+        route, status = _template_of(DOCUMENT["paths"], path.split("?")[0]), response.status_code
+        documented = DOCUMENT["paths"][route][method.lower()]["responses"]
+        assert str(status) in documented, f"{method} {path} answered {status}, which openapi.yaml does not list"
+        assert status == expected, f"{method} {path} answered {status}, not {expected}"
+        content = documented[str(status)].get("content", {})
+        if not content:
+            assert response.get_data() == b"", f"{method} {path}: a body the document does not describe"
+        elif response.mimetype == "application/json":
+            assert response.mimetype in content, f"{method} {path}: {response.mimetype} is not documented"
+            # Raises on any difference between the body (and headers) and the document.
+            schema.validate_response(schema[route][method], Response.from_wsgi(response))
+        else:
+            # Only /metrics answers text: its schema is any string, so UTF-8 text with samples.
+            assert list(content) == ["text/plain"] and response.mimetype == "text/plain", (method, path)
+            assert "# TYPE " in response.get_data().decode("utf-8")
+        validated[(method, route, status)] += 1
+    return validated
 
 
-def _every_answer(headers: dict) -> list:
-    catalogs = ["/api/models/openrouter", "/api/models/openrouter/embeddings", "/api/models/ollama",
-                "/api/models/ollama/embeddings"]
+def _every_answer(app, headers: dict) -> list:
+    """(method, path, test-client arguments, expected status): every status of every endpoint."""
     made = []
-    for path in catalogs:
+    for path in CATALOG_PATHS:
+        etag = app.test_client().get(path, headers=headers).headers["ETag"]
         made += [
-            ("GET", path, {"headers": headers}),
-            ("GET", path + "?supports=tools&min_context=2&free=false&q=a&provider=x", {"headers": headers}),
-            ("GET", path + "?min_context=zero", {"headers": headers}),
-            ("GET", path, {}),
-            ("GET", path, {"headers": {"Authorization": "Bearer nope"}}),
+            ("GET", path, {"headers": headers}, 200),
+            ("GET", path + "?supports=tools&min_context=2&free=false&q=a&provider=x", {"headers": headers}, 200),
+            ("GET", path, {"headers": {**headers, "If-None-Match": etag}}, 304),
+            ("GET", path + "?min_context=zero", {"headers": headers}, 400),
+            ("GET", path, {}, 401),
+            ("GET", path, {"headers": {"Authorization": "Bearer nope"}}, 401),
         ]
     return made + [
-        ("GET", "/api/models/status", {"headers": headers}),
-        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}),
-        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}),
-        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "x"}}),
-        ("POST", "/api/models/refresh", {"headers": {"Authorization": f"Bearer {make_token()}"}, "json": {"source": "all"}}),
-        ("GET", "/api/models/openapi.json", {}),
-        ("GET", "/healthz", {}),
-        ("GET", "/readyz", {}),
-        ("GET", "/metrics", {}),
+        ("GET", "/api/models", {"headers": headers}, 200),
+        ("GET", "/api/models", {}, 401),
+        ("GET", "/api/models/status", {"headers": headers}, 200),
+        ("GET", "/api/models/status", {}, 401),
+        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}, 202),
+        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}, 429),
+        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "x"}}, 400),
+        ("POST", "/api/models/refresh", {"headers": {"Authorization": f"Bearer {make_token()}"},
+                                         "json": {"source": "all"}}, 403),
+        ("POST", "/api/models/refresh", {"json": {"source": "all"}}, 401),
+        ("GET", "/api/models/openapi.json", {}, 200),
+        ("GET", "/healthz", {}, 200),
+        ("GET", "/readyz", {}, 200),
+        ("GET", "/metrics", {}, 200),
     ]
 
 
 def test_live_answers_match_the_document(live_app):
-    assert _validate(live_app, _every_answer(ADMIN)) == 29
+    validated = _validate(live_app, [*_every_answer(live_app, ADMIN), _unavailable_refresh()])
+    assert set(validated) == _documented_answers()  # every status of every endpoint, and no other
+    assert sum(validated.values()) == 44
 
 
-def test_curated_and_unreachable_answers_match_the_document(app):
-    assert _validate(app, _every_answer(ADMIN)) == 29
+@pytest.mark.parametrize("openrouter_key", [None, OPENROUTER_KEY], ids=["curated", "curated_fallback"])
+def test_curated_and_unreachable_answers_match_the_document(make_settings, openrouter_key):
+    app = create_app(make_settings(openrouter_api_key=openrouter_key))
+    validated = _validate(app, [*_every_answer(app, ADMIN), _unavailable_refresh()])
+    assert set(validated) == _documented_answers()
+    assert sum(validated.values()) == 44
 
 
-def _source_answers(headers: dict) -> list:
+def _unavailable_refresh():
+    """A refresh asked of a deployment whose Redis does not answer: 503 (sent to the app below)."""
+    return ("POST", "/api/models/refresh", {"headers": ADMIN, "json": {"source": "ollama"}, "redis_down": True}, 503)
+
+
+def _source_answers(app, headers: dict) -> list:
+    """(method, path, arguments, expected status) for the configured sources' catalogs."""
     made = []
     for path in ("/api/models/openai", "/api/models/openai/embeddings", "/api/models/anthropic",
                  "/api/models/gemini", "/api/models/gemini/embeddings", "/api/models/mistral",
                  "/api/models/mistral/embeddings"):  # fmt: skip
+        etag = app.test_client().get(path, headers=headers).headers["ETag"]
         made += [
-            ("GET", path, {"headers": headers}),
-            ("GET", path + "?supports=vision&min_context=2&free=false&q=a&provider=Google", {"headers": headers}),
-            ("GET", path + "?supports=telepathy", {"headers": headers}),
-            ("GET", path, {}),
+            ("GET", path, {"headers": headers}, 200),
+            ("GET", path + "?supports=vision&min_context=2&free=false&q=a&provider=Google", {"headers": headers}, 200),
+            ("GET", path, {"headers": {**headers, "If-None-Match": etag}}, 304),
+            ("GET", path + "?supports=telepathy", {"headers": headers}, 400),
+            ("GET", path, {}, 401),
         ]
     return made + [
-        ("GET", "/api/models/anthropic/embeddings", {"headers": headers}),  # Anthropic lists none: 404
-        ("GET", "/api/models/cohere", {"headers": headers}),  # not configured: 404
-        ("GET", "/api/models/status", {"headers": headers}),
-        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "gemini"}}),
-        ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "cohere"}}),
-        ("GET", "/readyz", {}),
+        ("GET", "/api/models/anthropic/embeddings", {"headers": headers}, 404),  # Anthropic lists none
+        ("GET", "/api/models/cohere", {"headers": headers}, 404),  # not configured
+        ("GET", "/api/models/cohere/embeddings", {"headers": headers}, 404),
     ]
 
 
@@ -178,8 +236,29 @@ def test_configured_sources_live_and_unreachable_answers_match_the_document(host
     client = hosted_app.test_client()
     assert client.get("/api/models/mistral", headers=ADMIN).get_json()["data"]["error"].endswith("key rejected (401)")
     assert client.get("/api/models/openai/embeddings", headers=ADMIN).get_json()["data"]["total"] == 3
-    assert client.get("/api/models/cohere", headers=ADMIN).status_code == 404
-    assert _validate(hosted_app, _source_answers(ADMIN)) == 34
+    validated = _validate(hosted_app, _source_answers(hosted_app, ADMIN))
+    assert set(validated) == _documented_answers(templates=True)
+    assert sum(validated.values()) == 38
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/api/models/status", 200, {"success": True, "data": {}}),
+        ("/api/models/openrouter", 200, {"success": True, "data": {"models": [{"name": "no id"}], "source": "api"}}),
+        ("/api/models/ollama", 200, {"success": True, "data": {"models": [], "source": "elsewhere", "total": 0}}),
+        ("/api/models/openrouter", 401, {"success": False, "error": "a string, not an object"}),
+    ],
+)
+def test_the_validation_above_rejects_a_body_that_does_not_conform(app, path, status, body):
+    """The answers above are really checked: a body the document forbids is refused."""
+    schema = schemathesis.openapi.from_wsgi("/api/models/openapi.json", app)
+    response = app.test_client().get(path, headers=ADMIN if status == 200 else {})
+    assert response.status_code == status
+    schema.validate_response(schema[path]["GET"], Response.from_wsgi(response))  # the real body passes
+    response.set_data(json.dumps(body))
+    with pytest.raises(Failure, match="Response violates schema"):
+        schema.validate_response(schema[path]["GET"], Response.from_wsgi(response))
 
 
 CHECKS = [

@@ -47,7 +47,6 @@ def settings_from(**env: str) -> Settings:
     return Settings.from_env({"JWT_SECRET_KEY": JWT_SECRET, **env})
 
 # The catalog the store tests publish, and the sources the refresher runs in the failover test.
-LLMS = "openrouter"
 SOURCES = ("openrouter", "embeddings", "ollama")
 
 
@@ -87,13 +86,13 @@ def test_acl_user_and_password_from_the_url_read_and_write(acl_user):
     settings = settings_from(REDIS_URL=acl_url(acl_user.port, APP_PASSWORD), SNAPSHOT_CHECK_SECONDS="0.05")
     writer, reader = redis_store(settings), redis_store(settings)
     snapshot = llm_snapshot(ROWS, "api", fetched_at=1.0)
-    assert publish(writer, LLMS, snapshot)
-    assert reader.read(LLMS) == snapshot
+    assert publish(writer, "openrouter", snapshot)
+    assert reader.read("openrouter") == snapshot
     assert reader.ping() is True
     # The store logged in as this user, not as the (unrestricted) default one: other keys are refused.
     elsewhere = redis_store(settings, key_prefix="elsewhere:")
     with pytest.raises(StoreUnavailable, match="NoPermissionError"):
-        elsewhere.acquire_lock(LLMS, 10)
+        elsewhere.acquire_lock("openrouter", 10)
     # The password, as written and decoded, is masked in logs.
     assert APP_PASSWORD in settings.secrets and quote(APP_PASSWORD, safe="") in settings.secrets
 
@@ -103,10 +102,10 @@ def test_a_wrong_password_is_a_clear_error_that_does_not_carry_it(acl_user, capl
     settings = settings_from(REDIS_URL=acl_url(acl_user.port, wrong))
     store = redis_store(settings)
     with pytest.raises(StoreUnavailable) as caught:
-        store.acquire_lock(LLMS, 10)
+        store.acquire_lock("openrouter", 10)
     message = str(caught.value)
     assert "AuthenticationError" in message and "invalid username-password pair" in message
-    assert store.read(LLMS) is None  # the request path serves the process tier instead
+    assert store.read("openrouter") is None  # the request path serves the process tier instead
     assert store.ping() is False
     assert "invalid username-password pair" in caplog.text
     for text in (message, caplog.text, repr(settings)):
@@ -205,8 +204,8 @@ def test_the_refresher_follows_a_demoted_primary_to_the_new_one(cluster, caplog)
     settings = settings_from(SNAPSHOT_CHECK_SECONDS="0.05", **sentinel_env(cluster))
     writer, reader = redis_store(settings), redis_store(settings)
     first = llm_snapshot(ROWS, "api", fetched_at=1.0)
-    assert publish(writer, LLMS, first)
-    assert reader.read(LLMS) == first
+    assert publish(writer, "openrouter", first)
+    assert reader.read("openrouter") == first
 
     cluster.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
     demoted = cluster.primary.client()
@@ -215,10 +214,10 @@ def test_the_refresher_follows_a_demoted_primary_to_the_new_one(cluster, caplog)
                       and demoted.info("replication")["role"] == "slave", 60)
     second = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
     # The writer's pooled connections still point at the demoted primary.
-    assert publish(writer, LLMS, second)
+    assert publish(writer, "openrouter", second)
     new_primary = cluster.app_client(cluster.replica)
     assert new_primary.hget("catalog:snapshot:openrouter", "etag").decode() == second.etag
-    assert wait_until(lambda: reader.read(LLMS) == second, 5)
+    assert wait_until(lambda: reader.read("openrouter") == second, 5)
     assert_no_password(caplog.text)
 
 
@@ -228,18 +227,18 @@ def test_a_primary_demoted_behind_the_sentinels_back_answers_readonly_and_is_lef
     settings = settings_from(**sentinel_env(cluster))
     writer = redis_store(settings)
     snapshot = llm_snapshot(ROWS, "api", fetched_at=1.0)
-    assert publish(writer, LLMS, snapshot)
+    assert publish(writer, "openrouter", snapshot)
     primary, replica = cluster.primary.client(), cluster.replica.client()
     replica.execute_command("REPLICAOF", "NO", "ONE")
     primary.execute_command("REPLICAOF", "127.0.0.1", str(cluster.replica.port))
     assert wait_until(lambda: primary.info("replication").get("master_link_status") == "up", 30)
     with pytest.raises(StoreUnavailable, match="previous master is now a slave"):
-        writer.acquire_lock(LLMS, 10)
+        writer.acquire_lock("openrouter", 10)
     # Roles back before the sentinels act on it: the writer reconnects and writes again.
     primary.execute_command("REPLICAOF", "NO", "ONE")
     replica.execute_command("REPLICAOF", "127.0.0.1", str(cluster.primary.port))
     newer = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
-    assert publish(writer, LLMS, newer)
+    assert publish(writer, "openrouter", newer)
     assert cluster.app_client(cluster.primary).hget("catalog:snapshot:openrouter", "etag").decode() == newer.etag
 
 
@@ -248,7 +247,7 @@ def test_a_wrong_sentinel_password_is_a_clear_error_that_does_not_carry_it(clust
     settings = settings_from(**{**sentinel_env(cluster), "REDIS_SENTINEL_PASSWORD": wrong})
     store = redis_store(settings)
     with pytest.raises(StoreUnavailable) as caught:
-        store.acquire_lock(LLMS, 10)
+        store.acquire_lock("openrouter", 10)
     message = str(caught.value)
     assert f"No master found for '{MASTER_NAME}'" in message
     # Each sentinel named by its address, with what went wrong there.
@@ -303,8 +302,8 @@ def test_rediss_with_a_private_ca_and_a_client_certificate(tls, ca_from):
     settings = settings_from(SNAPSHOT_CHECK_SECONDS="0.05", **env)
     writer, reader = redis_store(settings), redis_store(settings)
     snapshot = llm_snapshot(ROWS, "api", fetched_at=1.0)
-    assert publish(writer, LLMS, snapshot)
-    assert reader.read(LLMS) == snapshot
+    assert publish(writer, "openrouter", snapshot)
+    assert reader.read("openrouter") == snapshot
     assert node.client().hget("catalog:snapshot:openrouter", "etag").decode() == snapshot.etag
 
 
@@ -312,8 +311,8 @@ def test_rediss_without_the_ca_refuses_the_server(tls):
     node, certificates = tls
     store = redis_store(settings_from(REDIS_URL=tls_url(node.port, certificates)))  # system CAs only
     with pytest.raises(StoreUnavailable, match="certificate verify failed"):
-        store.acquire_lock(LLMS, 10)
-    assert store.read(LLMS) is None
+        store.acquire_lock("openrouter", 10)
+    assert store.read("openrouter") is None
 
 
 def test_rediss_without_a_client_certificate_is_refused(tls):
@@ -321,7 +320,7 @@ def test_rediss_without_a_client_certificate_is_refused(tls):
     url = f"rediss://127.0.0.1:{node.port}/0"
     store = redis_store(settings_from(REDIS_URL=url, REDIS_CA_FILE=str(certificates.ca)))
     with pytest.raises(StoreUnavailable):
-        store.acquire_lock(LLMS, 10)
+        store.acquire_lock("openrouter", 10)
 
 
 def test_sentinel_over_tls_finds_the_primary_and_follows_a_failover(pki, tmp_path):
@@ -335,15 +334,15 @@ def test_sentinel_over_tls_finds_the_primary_and_follows_a_failover(pki, tmp_pat
         settings = settings_from(REDIS_CA_FILE=str(certificates.ca), SNAPSHOT_CHECK_SECONDS="0.05", **env)
         writer, reader = redis_store(settings), redis_store(settings)
         first = llm_snapshot(ROWS, "api", fetched_at=1.0)
-        assert publish(writer, LLMS, first)
-        assert reader.read(LLMS) == first
+        assert publish(writer, "openrouter", first)
+        assert reader.read("openrouter") == first
         cluster.primary.kill()
         second = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
 
         def published() -> bool:
             try:
-                lock = writer.acquire_lock(LLMS, 10)
-                return lock is not None and writer.publish(lock, {LLMS: second}, RefreshStatus(LLMS, outcome="ok"))
+                lock = writer.acquire_lock("openrouter", 10)
+                return lock is not None and writer.publish(lock, {"openrouter": second}, RefreshStatus("openrouter", outcome="ok"))
             except StoreUnavailable:  # until the sentinels have promoted the replica
                 return False
 

@@ -1,4 +1,4 @@
-"""Service processes for tests: the harness's, with the suite's secrets filled in."""
+"""Service processes for tests: the harness's, with the suite's secrets filled in; what they fetched."""
 
 from __future__ import annotations
 
@@ -11,3 +11,17 @@ def catalog_env(upstream, redis_url: str, interval: float, **extra: str) -> dict
     return processes.catalog_env(
         upstream, redis_url, interval, jwt_secret=JWT_SECRET, openrouter_key=OPENROUTER_KEY, **extra
     )
+
+
+def call_gaps(times: list[float]) -> list[float]:
+    """Seconds between consecutive upstream calls."""
+    return [round(later - earlier, 3) for earlier, later in zip(times, times[1:])]
+
+
+def assert_once_per_interval(gaps: list[float], interval: float) -> None:
+    """Calls to one upstream path came once per interval: no two together, an interval apart on average."""
+    # Two calls together would be two schedulers fetching one interval. The bounds leave room
+    # for a tick that a loaded machine runs late, which shortens the gap after it.
+    assert gaps, "fewer than two calls"
+    assert min(gaps) > interval / 4, gaps
+    assert sum(gaps) / len(gaps) > interval * 3 / 4, gaps
