@@ -30,7 +30,7 @@ from app import create_app
 from app.status import RefreshStatus
 from app.refresh import RATE_LIMIT_CAP_SECONDS
 from tests.support.snapshots import ollama_snapshot
-from tests.support.secrets import OPENROUTER_KEY, leaked_sentinels, make_token
+from tests.support.secrets import OPENROUTER_KEY, make_token
 from config import PROJECT_ROOT
 from harness.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
 from harness.processes import (
@@ -43,7 +43,6 @@ from harness.processes import (
 )
 from harness.redis_server import free_port
 from tests.support.processes import catalog_env
-from tests.support.secrets import OPENROUTER_KEY, make_token
 
 TIMEOUT = 1.0
 # Room a loaded 2-core machine needs on top of a deadline. Each bound below still fails by a

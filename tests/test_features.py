@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 
+import time
+
 import pytest
 
 from app import create_app
