@@ -55,6 +55,12 @@ class Settings:
     redis_sentinel_master: str = "mymaster"
     redis_sentinel_username: str | None = None
     redis_sentinel_password: str | None = dataclasses.field(default=None, repr=False)
+    # Catalog lifecycle (docs/lifecycle.md): the change history, "new" and "going away".
+    history_days: float = 90.0
+    history_max_entries: int = 10_000
+    new_model_days: float = 14.0
+    deprecation_warning_days: float = 30.0
+    tombstone_days: float = 30.0
 
     @property
     def is_development(self) -> bool:
@@ -125,6 +131,11 @@ class Settings:
             redis_sentinel_master=env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster",
             redis_sentinel_username=env.get("REDIS_SENTINEL_USERNAME") or None,
             redis_sentinel_password=env.get("REDIS_SENTINEL_PASSWORD") or None,
+            history_days=_positive(env, "HISTORY_DAYS", 90),
+            history_max_entries=int(_positive(env, "HISTORY_MAX_ENTRIES", 10_000)),
+            new_model_days=_positive(env, "NEW_MODEL_DAYS", 14),
+            deprecation_warning_days=_positive(env, "DEPRECATION_WARNING_DAYS", 30),
+            tombstone_days=_positive(env, "TOMBSTONE_DAYS", 30),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)
