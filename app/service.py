@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from config import Settings
 
 from .curated import load_curated
+from .embedding_models import load_embedding_models
 from .filters import FilteredAnswers
 from .logs import mask_secrets
 from .refresh import Refresher, RefreshRequests
@@ -96,7 +97,9 @@ def build_service(settings: Settings) -> CatalogService:
     """Load the curated lists, declare the sources and set up the store; connects to nothing yet."""
     curated = load_curated(settings.curated_dir)
     http = HttpClient(settings.upstream_timeout_seconds, settings.upstream_max_bytes)
-    registry = Registry(configured_sources(settings, SourceContext(http=http, curated=curated)))
+    embedding_models = load_embedding_models(settings.curated_dir)
+    context = SourceContext(http=http, curated=curated, embedding_models=embedding_models)
+    registry = Registry(configured_sources(settings, context))
     if settings.redis_url:
         store: ProcessStore = redis_store(settings)
     else:

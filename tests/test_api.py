@@ -56,12 +56,14 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
     assert len(data["models"]) == 21
     assert len({row["provider"] for row in data["models"]}) == 8
     for row in data["models"]:
-        assert set(row) == EMBEDDING_FIELDS | {"is_free"}
+        assert EMBEDDING_FIELDS | {"is_free", "model_key"} <= set(row) <= EMBEDDING_FIELDS | {
+            "is_free", "model_key", "supported_dimensions"}
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
     assert small == {"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
-                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False}
+                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False,
+                     "model_key": "openai/text-embedding-3-small", "supported_dimensions": [512, 1536]}
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])

@@ -18,6 +18,7 @@ from .rows import InvalidDocument
 
 if TYPE_CHECKING:
     from ..curated import CuratedCatalog
+    from ..embedding_models import EmbeddingModels
 
 API_PREFIX = "/api/models"
 
@@ -69,10 +70,12 @@ class Fetched:
 
 @dataclasses.dataclass(frozen=True)
 class SourceContext:
-    """What a source may use when it is built: one HTTP client for every upstream, the curated data."""
+    """What a source may use when it is built: one HTTP client for every upstream, the curated data,
+    the embedding-model facts (curated/embedding_models.yaml)."""
 
     http: HttpClient
     curated: CuratedCatalog
+    embedding_models: EmbeddingModels
 
 
 class Source(abc.ABC):
