@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from config import Settings
 
+from .lifecycle import Lifecycle, LifecyclePolicy
 from .logs import mask_secrets
 from .registry import Registry
-from .snapshot import Snapshot, live_snapshot, unreachable_snapshot
+from .snapshot import Snapshot, unreachable_snapshot
 from .sources.base import FETCH_ERRORS, Fetched, Source
 from .sources.http import UpstreamError, UpstreamKeyRejected, UpstreamRateLimited
 from .status import RefreshStatus
@@ -78,6 +79,8 @@ class Refresher:
         self.store = store
         self.registry = registry
         self._clock = clock
+        # The history and lifecycle fields of every catalog published (app/lifecycle.py).
+        self.lifecycle = Lifecycle(LifecyclePolicy.from_settings(settings))
         # Called with every result (metrics count them).
         self.observers: list[Callable[[RefreshResult], None]] = []
         # Set on shutdown: a run in progress publishes nothing; its lock expires by its TTL.
@@ -120,17 +123,20 @@ class Refresher:
                 message = mask_secrets(source.failure_message(exc), self.settings.secrets)
                 status = self._failed_status(source, previous, now, began, message, exc)
                 snapshots = self._failure_snapshots(source, message, now)
+                # The rows still served get their lifecycle fields re-dated once one is due.
+                redated, histories = self.lifecycle.redated(self.store, source, set(snapshots), self._clock())
+                snapshots.update(redated)
                 outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
                 rows = skipped = None
             else:
                 status = self._success_status(source, previous, now, began, fetched)
-                snapshots = {
-                    catalog.name: live_snapshot(catalog, fetched.rows[catalog.name], now) for catalog in source.catalogs
-                }
+                # History entries are stamped now, after the fetch, so that they are close to
+                # the moment they become visible (clients ask for changes since a time).
+                snapshots, histories = self.lifecycle.published(self.store, source, fetched.rows, now, self._clock())
                 outcome, rows, skipped, message = "published", fetched.main_rows, fetched.skipped, None
             if self.stopping.is_set():
                 return self._finish(name, began, "abandoned", message="shutting down")
-            if not self.store.publish(lock, snapshots, status):
+            if not self.store.publish(lock, snapshots, status, histories):
                 return self._finish(name, began, "lost_lock", message="the refresh lock expired before publishing")
             return self._finish(name, began, outcome, rows, skipped, message)
         except StoreUnavailable as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from flask import Flask, current_app
@@ -11,8 +12,9 @@ from flask import Flask, current_app
 from config import Settings
 
 from .curated import load_curated
-from .embedding_models import load_embedding_models
+from .embedding_models import EmbeddingModels, load_embedding_models
 from .filters import FilteredAnswers
+from .lifecycle import DatedAnswers, LifecyclePolicy
 from .logs import mask_secrets
 from .refresh import Refresher, RefreshRequests
 from .registry import Registry
@@ -37,8 +39,10 @@ class CatalogService:
     filtered: FilteredAnswers
     refresh_requests: RefreshRequests
     # By catalog name: the answer while the source is disabled, and while it has no live data.
-    when_disabled: dict[str, Snapshot]
-    when_no_live_data: dict[str, Snapshot]
+    when_disabled: Mapping[str, Snapshot]
+    when_no_live_data: Mapping[str, Snapshot]
+    # The embedding-model facts (model_key, dimensions) for the compatibility check.
+    embedding_models: EmbeddingModels | None = None
 
     def snapshot(self, name: str) -> Snapshot:
         """The answer for one catalog now; never touches an upstream."""
@@ -106,6 +110,7 @@ def build_service(settings: Settings) -> CatalogService:
         store = ProcessStore()
     refresher = Refresher(settings, store, registry)
     sources = {name: registry.source_of(name) for name in registry.catalogs}
+    policy = LifecyclePolicy.from_settings(settings)
     return CatalogService(
         settings=settings,
         registry=registry,
@@ -113,8 +118,14 @@ def build_service(settings: Settings) -> CatalogService:
         refresher=refresher,
         filtered=FilteredAnswers(),
         refresh_requests=RefreshRequests(refresher, settings.refresh_request_seconds),
-        when_disabled={name: _when_disabled(spec, sources[name]) for name, spec in registry.catalogs.items()},
-        when_no_live_data={name: _when_no_live_data(spec, sources[name]) for name, spec in registry.catalogs.items()},
+        # Curated rows carry the lifecycle fields too (deprecated goes by the date): re-dated as time passes.
+        when_disabled=DatedAnswers(
+            {name: _when_disabled(spec, sources[name]) for name, spec in registry.catalogs.items()}, policy
+        ),
+        when_no_live_data=DatedAnswers(
+            {name: _when_no_live_data(spec, sources[name]) for name, spec in registry.catalogs.items()}, policy
+        ),
+        embedding_models=embedding_models,
     )
 
 

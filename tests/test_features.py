@@ -194,7 +194,8 @@ def test_ollama_embeddings_from_show_on_an_old_server(requests_mock, make_settin
                                 "family": "nomic-bert", "parameter_size": "137M", "quantization": "F16",
                                 "size_mb": 274, "dimensions": 768, "context": 2048, "remote": False,
                                 "model_key": "nomic-ai/nomic-embed-text-v1.5",
-                                "supported_dimensions": [64, 128, 256, 512, 768]}],
+                                "supported_dimensions": [64, 128, 256, 512, 768],
+                                "first_seen_at": None, "is_new": False, "deprecated": False}],
                     "source": "ollama", "total": 1}
 
 
