@@ -490,3 +490,18 @@ def test_a_publish_after_the_lock_expired_writes_no_history(redis_url):
     assert store.read_changes(("cat",), 0)["cat"].history_from is None
     assert store.publish(other, {}, RefreshStatus("src"), {name: update}) is True
     assert isinstance(store.read_histories(("cat",))["cat"], CatalogHistory)
+
+
+def test_an_unreachable_poll_in_between_is_not_everything_removed(requests_mock, make_settings, auth_headers):
+    requests_mock.post(f"{OLLAMA_BASE}/api/show", status_code=404)
+    requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_4.json"))
+    app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))
+    clock, refresher = replay_ollama(app)
+    requests_mock.get(f"{OLLAMA_BASE}/api/tags", status_code=500)
+    assert refresher.run("ollama", force=True).outcome == "failed"
+    assert data(app, "/api/models/ollama?include_removed=true", auth_headers)["source"] == "ollama_unreachable"
+    clock.now += 60
+    requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_4.json"))
+    assert refresher.run("ollama", force=True).outcome == "published"
+    assert data(app, f"/api/models/changes?since={T4}", auth_headers)["changes"] == []
+    assert data(app, "/api/models/ollama?include_removed=true", auth_headers)["total"] == 16
