@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import MultiDict
 
@@ -19,6 +20,9 @@ from .filters import InvalidParameter
 from .history import iso_time
 from .registry import Registry
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from .store import ProcessStore
 
 # RFC 3339 date-time (section 5.6): a full date, T, a full time with optional fraction, and
 # the offset (Z or ±hh:mm); T and Z may be lower case.
@@ -66,7 +70,7 @@ def chosen_catalogs(registry: Registry, choice: str | None) -> tuple[str, ...]:
     raise InvalidParameter("source", f"source must name a source or a catalog: one of {names}")
 
 
-def changes_answer(store, registry: Registry, args: MultiDict) -> Snapshot:
+def changes_answer(store: ProcessStore, registry: Registry, args: MultiDict) -> Snapshot:
     """The feed's answer for a query string; raises InvalidParameter, HistoryGone or StoreUnavailable."""
     since = parse_since(args.get("since"))
     names = chosen_catalogs(registry, args.get("source"))
