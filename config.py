@@ -72,6 +72,12 @@ class Settings:
     sources_file: Path | None = None  # None: no local servers
     local_refresh_seconds: float = 30.0
     local_servers: tuple[LocalServer, ...] = ()
+    # Catalog lifecycle (docs/lifecycle.md): the change history, "new" and "going away".
+    history_days: float = 90.0
+    history_max_entries: int = 10_000
+    new_model_days: float = 14.0
+    deprecation_warning_days: float = 30.0
+    tombstone_days: float = 30.0
 
     @property
     def is_development(self) -> bool:
@@ -168,6 +174,11 @@ class Settings:
             sources_file=sources_file,
             local_refresh_seconds=_positive(env, "LOCAL_REFRESH_SECONDS", 30),
             local_servers=_local_servers(sources_file, env),
+            history_days=_positive(env, "HISTORY_DAYS", 90),
+            history_max_entries=int(_positive(env, "HISTORY_MAX_ENTRIES", 10_000)),
+            new_model_days=_positive(env, "NEW_MODEL_DAYS", 14),
+            deprecation_warning_days=_positive(env, "DEPRECATION_WARNING_DAYS", 30),
+            tombstone_days=_positive(env, "TOMBSTONE_DAYS", 30),
         )
         if settings.redis_url:
             _check_redis_url(settings.redis_url)

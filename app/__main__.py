@@ -12,8 +12,8 @@ from config import ConfigError, Settings
 
 from . import create_app
 from .curated import CuratedDataError
-from .logs import configure_logging
 from .jobs import RefreshJobs
+from .logs import configure_logging
 
 
 class PathOnlyRequestHandler(WSGIRequestHandler):

@@ -17,6 +17,8 @@ from werkzeug.http import parse_accept_header, parse_etags
 from config import PROJECT_ROOT
 
 from .auth import cached_claims, token_required
+from .changes import HistoryGone, changes_answer
+from .compatibility import UnknownModel, compatibility_answer
 from .errors import error_response
 from .filters import CatalogFilter, InvalidParameter
 from .service import CatalogService, get_service
@@ -97,6 +99,33 @@ def request_refresh() -> Response:
     return response
 
 
+@bp.get("/changes")
+@token_required
+def model_changes() -> Response:
+    """Models added, removed and changed since a time, oldest first (docs/lifecycle.md)."""
+    service = get_service()
+    try:
+        answer = changes_answer(service.store, service.registry, request.args)
+    except HistoryGone as exc:
+        return error_response(410, "gone", str(exc), oldest=exc.oldest)
+    except StoreUnavailable:
+        return error_response(503, "unavailable", "The change history could not be read: the shared store is not "
+                                                  "answering", {"Retry-After": "5"})
+    status, headers, body = snapshot_response(answer, request.environ)
+    return Response(body, status=status, headers=headers)
+
+
+@bp.get("/embeddings/compatibility")
+@token_required
+def embedding_compatibility() -> Response:
+    """Whether one embedding model can replace another without re-indexing."""
+    try:
+        answer = compatibility_answer(get_service(), request.args)
+    except UnknownModel as exc:
+        return error_response(404, "not_found", str(exc), parameter=exc.parameter)
+    return jsonify({"success": True, "data": answer})
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """The OpenAPI description of this service (no token needed)."""
@@ -130,6 +159,11 @@ def answer_snapshot(service: CatalogService, snapshot: Snapshot, environ: dict, 
     """A snapshot as an answer: filtered when asked, gzip when the client takes it, 304 when it has it."""
     if wanted is not None:
         snapshot = service.filtered.get(snapshot, wanted)
+    return snapshot_response(snapshot, environ)
+
+
+def snapshot_response(snapshot: Snapshot, environ: dict) -> Answer:
+    """Status, headers and body of an encoded answer: gzip when the client takes it, 304 when it has it."""
     gzipped = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     headers = [
         ("ETag", snapshot.gzip_etag if gzipped else snapshot.etag),

@@ -12,12 +12,14 @@ import threading
 
 from werkzeug.datastructures import MultiDict
 
-from .sources.rows import CAPABILITIES
 from .snapshot import Snapshot
+from .sources.rows import CAPABILITIES
 
-FILTER_PARAMETERS = ("q", "provider", "supports", "min_context", "free")
+FILTER_PARAMETERS = (
+    "q", "provider", "supports", "min_context", "free", "new", "deprecated", "include_removed", "local",
+)  # fmt: skip
 # Parameters that take one value: a second one is an error, not silently ignored.
-SINGLE_VALUED = ("q", "min_context", "free")
+SINGLE_VALUED = ("q", "min_context", "free", "new", "deprecated", "include_removed", "local")
 MAX_TEXT = 200
 # Filtered answers kept per process, by their bytes (body and gzip body): a bound on memory
 # whatever filters clients ask for.
@@ -41,6 +43,11 @@ class CatalogFilter:
     supports: tuple[str, ...] = ()
     min_context: int | None = None
     free: bool | None = None
+    # Lifecycle (docs/lifecycle.md) and where a model runs.
+    new: bool | None = None
+    deprecated: bool | None = None
+    include_removed: bool = False
+    local: bool | None = None
 
     @classmethod
     def from_args(cls, args: MultiDict) -> CatalogFilter | None:
@@ -56,6 +63,10 @@ class CatalogFilter:
             supports=_supports(args),
             min_context=_positive(args, "min_context"),
             free=_boolean(args, "free"),
+            new=_boolean(args, "new"),
+            deprecated=_boolean(args, "deprecated"),
+            include_removed=bool(_boolean(args, "include_removed")),
+            local=_boolean(args, "local"),
         )
 
     def matches(self, row: dict) -> bool:
@@ -68,6 +79,13 @@ class CatalogFilter:
         if self.supports and not set(self.supports) <= set(row.get("capabilities", ())):
             return False
         if self.min_context is not None and (row.get("context") or 0) < self.min_context:
+            return False
+        if self.new is not None and bool(row.get("is_new")) != self.new:
+            return False
+        if self.deprecated is not None and bool(row.get("deprecated")) != self.deprecated:
+            return False
+        # Only a local server's rows say `remote`: models it runs elsewhere (Ollama's cloud models).
+        if self.local is not None and bool(row.get("remote")) == self.local:
             return False
         # Local (Ollama) models cost nothing.
         return self.free is None or row.get("is_free", "provider" not in row) == self.free
@@ -97,7 +115,8 @@ class FilteredAnswers:
                 self._entries.move_to_end(key)
                 return found
         data = snapshot.data
-        rows = [row for row in data["models"] if wanted.matches(row)]
+        listed = [*data["models"], *snapshot.removed_rows] if wanted.include_removed else data["models"]
+        rows = [row for row in listed if wanted.matches(row)]
         filtered = {**data, "models": rows}
         if "total" in data:
             filtered["total"] = len(rows)

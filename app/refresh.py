@@ -17,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from config import Settings
 
+from .embedding_models import EmbeddingModels
+from .lifecycle import Lifecycle, LifecyclePolicy
 from .logs import mask_secrets
 from .registry import Registry
-from .snapshot import Snapshot, live_snapshot, unreachable_snapshot
+from .snapshot import Snapshot, unreachable_snapshot
 from .sources.base import FETCH_ERRORS, Fetched, ShrunkCatalog, Source
 from .sources.http import UpstreamError, UpstreamKeyRejected, UpstreamRateLimited
+from .sources.rows import embedding_facts
 from .status import RefreshStatus
 from .store import ProcessStore, StoreUnavailable
 
@@ -32,6 +35,8 @@ RATE_LIMIT_CAP_SECONDS = 3600.0
 # A main list that shrank by more than half is published only once answers this long apart
 # confirm it (or an admin accepts it): a truncated upstream must not replace a good catalog.
 SHRINK_CONFIRM_SECONDS = 3600.0
+# Source kinds the embedding-model table knows ids of; the others' ids are Hugging Face names.
+EMBEDDING_TABLE_KINDS = frozenset({"openrouter", "openai", "gemini", "mistral", "ollama", "lmstudio", "llamacpp", "vllm"})
 # Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
 MAX_TICK_SECONDS = 60.0
 
@@ -76,11 +81,16 @@ class Refresher:
         store: ProcessStore,
         registry: Registry,
         clock: Callable[[], float] = time.time,
+        embedding_models: EmbeddingModels | None = None,
     ) -> None:
         self.settings = settings
+        # The sourced embedding-model table: model_key and sizes for every source's embedding rows.
+        self.embedding_models = embedding_models
         self.store = store
         self.registry = registry
         self._clock = clock
+        # The history and lifecycle fields of every catalog published (app/lifecycle.py).
+        self.lifecycle = Lifecycle(LifecyclePolicy.from_settings(settings))
         # Called with every result (metrics count them).
         self.observers: list[Callable[[RefreshResult], None]] = []
         # Set on shutdown: a run in progress publishes nothing; its lock expires by its TTL.
@@ -125,23 +135,43 @@ class Refresher:
                 message = mask_secrets(source.failure_message(exc), self.settings.secrets)
                 status = self._failed_status(source, previous, now, began, message, exc)
                 snapshots = self._failure_snapshots(source, message, now)
+                # The rows still served get their lifecycle fields re-dated once one is due.
+                redated, histories = self.lifecycle.redated(self.store, source, set(snapshots), self._clock())
+                snapshots.update(redated)
                 outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
                 rows = skipped = None
             else:
                 status = self._success_status(source, previous, now, began, fetched)
-                snapshots = {
-                    catalog.name: live_snapshot(catalog, fetched.rows[catalog.name], now) for catalog in source.catalogs
-                }
+                # History entries are stamped now, after the fetch, so that they are close to
+                # the moment they become visible (clients ask for changes since a time).
+                rows = {name: self._with_embedding_facts(name, source, found) for name, found in fetched.rows.items()}
+                snapshots, histories = self.lifecycle.published(self.store, source, rows, now, self._clock())
                 outcome, rows, skipped, message = "published", fetched.main_rows, fetched.skipped, None
             if self.stopping.is_set():
                 return self._finish(name, began, "abandoned", message="shutting down")
-            if not self.store.publish(lock, snapshots, status):
+            if not self.store.publish(lock, snapshots, status, histories):
                 return self._finish(name, began, "lost_lock", message="the refresh lock expired before publishing")
             return self._finish(name, began, outcome, rows, skipped, message)
         except StoreUnavailable as exc:
             return self._finish(name, began, "store_unavailable", message=str(exc))
         finally:
             self.store.release_lock(lock)
+
+    def _with_embedding_facts(self, name: str, source: Source, rows: list[dict]) -> list[dict]:
+        """Every embedding row gets its `model_key` (and `supported_dimensions`, and `dimensions`
+        where the upstream gave none) from the sourced table, whichever source it came from."""
+        if self.embedding_models is None or self.registry.catalogs[name].kind != "embedding":
+            return rows
+        kind = source.kind if source.kind in EMBEDDING_TABLE_KINDS else "huggingface"
+        completed = []
+        for row in rows:
+            if "model_key" not in row:
+                known = self.embedding_models.find(kind, row["id"])
+                row = {**row, **embedding_facts(known)}
+                if row.get("dimensions") is None and known is not None:
+                    row["dimensions"] = known.dimensions
+            completed.append(row)
+        return completed
 
     def _check_shrink(
         self, source: Source, fetched: Fetched, previous: RefreshStatus, now: float, accept_shrink: bool

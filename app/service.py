@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from flask import Flask, current_app
@@ -11,9 +12,11 @@ from flask import Flask, current_app
 from config import Settings
 
 from .curated import load_curated
-from .embedding_models import load_embedding_models
+from .embedding_models import EmbeddingModels, load_embedding_models
 from .filters import FilteredAnswers
+from .lifecycle import DatedAnswers, LifecyclePolicy
 from .logs import mask_secrets
+from .redis_clients import redis_store
 from .refresh import Refresher, RefreshRequests
 from .registry import Registry
 from .snapshot import Snapshot, curated_snapshot, unreachable_snapshot
@@ -21,7 +24,6 @@ from .sources import configured_sources
 from .sources.base import CatalogSpec, Source, SourceContext
 from .sources.http import HttpClient
 from .status import RefreshStatus
-from .redis_clients import redis_store
 from .store import ProcessStore
 
 
@@ -37,8 +39,10 @@ class CatalogService:
     filtered: FilteredAnswers
     refresh_requests: RefreshRequests
     # By catalog name: the answer while the source is disabled, and while it has no live data.
-    when_disabled: dict[str, Snapshot]
-    when_no_live_data: dict[str, Snapshot]
+    when_disabled: Mapping[str, Snapshot]
+    when_no_live_data: Mapping[str, Snapshot]
+    # The embedding-model facts (model_key, dimensions) for the compatibility check.
+    embedding_models: EmbeddingModels | None = None
     # The combined embedding answer and the ETags of the parts it was built from.
     _all_embeddings: tuple[tuple[str, ...], Snapshot] | None = None
 
@@ -140,14 +144,16 @@ def build_service(settings: Settings) -> CatalogService:
     """Load the curated data, declare the sources and set up the store; connects to nothing yet."""
     curated = load_curated(settings.curated_dir)
     http = HttpClient(settings.upstream_timeout_seconds, settings.upstream_max_bytes)
-    context = SourceContext(http=http, curated=curated, embedding_models=load_embedding_models(settings.curated_dir))
+    embedding_models = load_embedding_models(settings.curated_dir)
+    context = SourceContext(http=http, curated=curated, embedding_models=embedding_models)
     registry = Registry(configured_sources(settings, context))
     if settings.redis_url:
         store: ProcessStore = redis_store(settings)
     else:
         store = ProcessStore()
-    refresher = Refresher(settings, store, registry)
+    refresher = Refresher(settings, store, registry, embedding_models=embedding_models)
     sources = {name: registry.source_of(name) for name in registry.catalogs}
+    policy = LifecyclePolicy.from_settings(settings)
     return CatalogService(
         settings=settings,
         registry=registry,
@@ -155,8 +161,14 @@ def build_service(settings: Settings) -> CatalogService:
         refresher=refresher,
         filtered=FilteredAnswers(),
         refresh_requests=RefreshRequests(refresher, settings.refresh_request_seconds),
-        when_disabled={name: _when_disabled(spec, sources[name]) for name, spec in registry.catalogs.items()},
-        when_no_live_data={name: _when_no_live_data(spec, sources[name]) for name, spec in registry.catalogs.items()},
+        # Curated rows carry the lifecycle fields too (deprecated goes by the date): re-dated as time passes.
+        when_disabled=DatedAnswers(
+            {name: _when_disabled(spec, sources[name]) for name, spec in registry.catalogs.items()}, policy
+        ),
+        when_no_live_data=DatedAnswers(
+            {name: _when_no_live_data(spec, sources[name]) for name, spec in registry.catalogs.items()}, policy
+        ),
+        embedding_models=embedding_models,
     )
 
 

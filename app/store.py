@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import redis
 
+from .history import CatalogHistory, ChangeLog, HistoryUpdate, trim
 from .snapshot import Snapshot
 from .status import RefreshStatus
 
@@ -44,6 +45,10 @@ class ProcessStore:
         self._locks: dict[str, RefreshLock] = {}
         self._refresh_requests: dict[str, float] = {}
         self._due: dict[str, bool] = {}
+        # The catalogs' histories (app/history.py): state, kept entries, and from when complete.
+        self._histories: dict[str, CatalogHistory] = {}
+        self._changes: dict[str, list[tuple[int, str]]] = {}
+        self._history_from: dict[str, int] = {}
         self._mutex = threading.Lock()
         # Called with the operation's name whenever the shared tier fails (metrics count them).
         self.on_shared_error: Callable[[str], None] = lambda operation: None
@@ -81,14 +86,48 @@ class ProcessStore:
             if self._locks.get(lock.name) == lock:
                 del self._locks[lock.name]
 
-    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: RefreshStatus) -> bool:
-        """Store new snapshots by name (none: status only) and the status of the lock's source,
-        all in one step; False, and nothing stored, when the lock was lost."""
+    def publish(
+        self,
+        lock: RefreshLock,
+        snapshots: dict[str, Snapshot],
+        status: RefreshStatus,
+        histories: dict[str, HistoryUpdate] | None = None,
+    ) -> bool:
+        """Store new snapshots by name (none: status only), the status of the lock's source and
+        the history updates of its catalogs, all in one step; False, and nothing stored, when
+        the lock was lost."""
         with self._mutex:
             if not self._holds(lock):
                 return False
             self._remember(lock.name, snapshots, status)
+            for name, update in (histories or {}).items():
+                self._record_history(name, update)
             return True
+
+    def read_histories(self, names: tuple[str, ...]) -> dict[str, CatalogHistory | None]:
+        """The history state of each catalog, for the refresher (holding the source's lock)."""
+        return {name: self._histories.get(name) for name in names}
+
+    def read_changes(self, names: tuple[str, ...], since: float) -> dict[str, ChangeLog]:
+        """Each catalog's kept entries newer than `since`, for the change feed."""
+        with self._mutex:
+            return {
+                name: ChangeLog(
+                    self._history_from.get(name),
+                    # Ordered as Redis orders a sorted set: by time, then by the entry's text.
+                    sorted((at, item) for at, item in self._changes.get(name, ()) if at > since),
+                )
+                for name in names
+            }
+
+    def _record_history(self, name: str, update: HistoryUpdate) -> None:
+        entries = self._changes.get(name, []) + [(entry.at, entry.to_json()) for entry in update.entries]
+        kept, dropped_through = trim(entries, update.keep_after, update.max_entries)
+        self._changes[name] = kept
+        self._histories[name] = update.state
+        self._history_from[name] = max(
+            self._history_from.get(name, update.state.baseline_at), update.state.baseline_at, dropped_through or 0
+        )
 
     def claim_refresh_requests(self, names: list[str], seconds: float) -> float:
         """Take the right to queue a refresh of every one of `names` for `seconds`, all or none:
@@ -258,15 +297,28 @@ class RedisStore(ProcessStore):
             # The TTL frees it anyway.
             log.warning("could not release the %s refresh lock: %s", lock.name, _redis_problem(exc))
 
-    def publish(self, lock: RefreshLock, snapshots: dict[str, Snapshot], status: RefreshStatus) -> bool:
+    def publish(
+        self,
+        lock: RefreshLock,
+        snapshots: dict[str, Snapshot],
+        status: RefreshStatus,
+        histories: dict[str, HistoryUpdate] | None = None,
+    ) -> bool:
         keys = [self._key("lock", lock.name), self._key("status", lock.name)]
-        args: list = [lock.token, status.to_json()]
+        args: list = [lock.token, status.to_json(), len(snapshots)]
         for name, snapshot in snapshots.items():
             fields = _snapshot_fields(snapshot)
             keys.append(self._key("snapshot", name))
             args += [len(fields), *fields]
+        for name, update in (histories or {}).items():
+            keys += [self._key("history-state", name), self._key("history", name), self._key("history-from", name)]
+            args += [update.state.to_json(), update.state.baseline_at, update.keep_after, update.max_entries,
+                     len(update.entries)]  # fmt: skip
+            for entry in update.entries:
+                args += [entry.at, entry.to_json()]
         try:
-            # One script: the lock check, the snapshots and the status land together or not at all.
+            # One script: the lock check, the snapshots, the histories and the status land
+            # together or not at all.
             done = self._publish_script(keys=keys, args=args)
         except redis.RedisError as exc:
             self.on_shared_error("publish")
@@ -275,6 +327,34 @@ class RedisStore(ProcessStore):
             with self._mutex:
                 self._remember(lock.name, snapshots, status)
         return bool(done)
+
+    def read_histories(self, names: tuple[str, ...]) -> dict[str, CatalogHistory | None]:
+        try:
+            raws = self._patient.mget([self._key("history-state", name) for name in names])
+        except redis.RedisError as exc:
+            self.on_shared_error("read_history")
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        return {name: CatalogHistory.from_json(raw) for name, raw in zip(names, raws, strict=True)}
+
+    def read_changes(self, names: tuple[str, ...], since: float) -> dict[str, ChangeLog]:
+        try:
+            pipe = self._fast.pipeline(transaction=False)
+            for name in names:
+                pipe.zrangebyscore(self._key("history", name), f"({since!r}", "+inf", withscores=True)
+                pipe.get(self._key("history-from", name))
+            answers = pipe.execute()
+        except redis.RedisError as exc:
+            self._mark_failing("read_changes", exc)
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        self._mark_healthy()
+        logs = {}
+        for index, name in enumerate(names):
+            entries, history_from = answers[2 * index], answers[2 * index + 1]
+            logs[name] = ChangeLog(
+                int(float(history_from)) if history_from is not None else None,
+                [(int(score), item.decode()) for item, score in entries],
+            )
+        return logs
 
     def ping(self) -> bool:
         try:
@@ -308,6 +388,7 @@ def _snapshot_fields(snapshot: Snapshot) -> list:
         "source", snapshot.source,
         "rows", snapshot.rows,
         "fetched_at", repr(snapshot.fetched_at) if snapshot.fetched_at is not None else "",
+        "removed", snapshot.removed,
     ]  # fmt: skip
 
 
@@ -321,6 +402,7 @@ def _snapshot_from_fields(fields: dict[bytes, bytes]) -> Snapshot | None:
             rows=int(fields[b"rows"]),
             fetched_at=float(fetched_at) if fetched_at else None,
             gzip_body=fields[b"gzip"],
+            removed=fields.get(b"removed", b""),
         )
     except (KeyError, ValueError):
         log.warning("ignoring a malformed snapshot in Redis")
@@ -332,18 +414,50 @@ def _redis_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# KEYS: lock, status, then one key per snapshot. ARGV: token, status JSON, then per snapshot
-# the number of its field/value items followed by those items.
+# KEYS: lock, status, one key per snapshot, then per history its state, entries (a sorted set
+# scored by time) and history-from keys. ARGV: token, status JSON, the number of snapshots, per
+# snapshot the number of its field/value items followed by those items, then per history: the
+# state JSON, the baseline time, the oldest time kept, the most entries kept, the number of new
+# entries and per entry its time and JSON. Trimming mirrors app/history.py's trim().
 _PUBLISH_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-local position = 3
-for index = 3, #KEYS do
+local snapshots = tonumber(ARGV[3])
+local position = 4
+for index = 3, 2 + snapshots do
   local count = tonumber(ARGV[position])
   redis.call('DEL', KEYS[index])
   redis.call('HSET', KEYS[index], unpack(ARGV, position + 1, position + count))
   position = position + count + 1
+end
+for index = 3 + snapshots, #KEYS, 3 do
+  local entries_key = KEYS[index + 1]
+  redis.call('SET', KEYS[index], ARGV[position])
+  local history_from = tonumber(ARGV[position + 1])
+  local keep_after = ARGV[position + 2]
+  local max_entries = tonumber(ARGV[position + 3])
+  local count = tonumber(ARGV[position + 4])
+  position = position + 5
+  for item = 1, count do
+    redis.call('ZADD', entries_key, ARGV[position], ARGV[position + 1])
+    position = position + 2
+  end
+  local older = redis.call('ZREVRANGEBYSCORE', entries_key, '(' .. keep_after, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #older > 0 then
+    history_from = math.max(history_from, tonumber(older[2]))
+    redis.call('ZREMRANGEBYSCORE', entries_key, '-inf', '(' .. keep_after)
+  end
+  local excess = redis.call('ZCARD', entries_key) - max_entries
+  if excess > 0 then
+    local newest_dropped = redis.call('ZRANGE', entries_key, excess - 1, excess - 1, 'WITHSCORES')
+    history_from = math.max(history_from, tonumber(newest_dropped[2]))
+    -- The rest of that publish's entries go too: a feed answer never holds part of a publish.
+    redis.call('ZREMRANGEBYSCORE', entries_key, '-inf', newest_dropped[2])
+  end
+  local kept_from = redis.call('GET', KEYS[index + 2])
+  if kept_from then history_from = math.max(history_from, tonumber(kept_from)) end
+  redis.call('SET', KEYS[index + 2], string.format('%d', history_from))
 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1

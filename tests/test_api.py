@@ -6,12 +6,14 @@ import pytest
 
 from app import create_app
 from app.status import RefreshStatus
-from tests.support.snapshots import llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
 from tests.support.secrets import OPENROUTER_KEY
+from tests.support.snapshots import llm_snapshot, ollama_snapshot, ollama_unreachable_snapshot
 
 LLM_FIELDS = {"id", "name", "provider", "context"}
 # Optional fields beyond the spec (capabilities and filters): allowed, never instead of the spec's.
-LLM_EXTRAS = {"pricing", "capabilities", "is_free", "expires_on"}
+LLM_EXTRAS = {"pricing", "capabilities", "is_free", "expires_on", "released_at"}
+# The lifecycle fields every served row carries (docs/lifecycle.md).
+LIFECYCLE_FIELDS = {"first_seen_at", "is_new", "deprecated"}
 EMBEDDING_FIELDS = {"id", "name", "provider", "dimensions", "context", "cost_per_million"}
 OLLAMA_FIELDS = {"id", "name", "parameter_size", "quantization", "family", "size_mb"}
 
@@ -44,7 +46,8 @@ def test_llms_without_key_are_curated(client, auth_headers):
     assert "total" not in data
     assert len(data["models"]) == 23
     for row in data["models"]:
-        assert LLM_FIELDS <= set(row) <= LLM_FIELDS | LLM_EXTRAS
+        assert LLM_FIELDS | LIFECYCLE_FIELDS <= set(row) <= LLM_FIELDS | LLM_EXTRAS | LIFECYCLE_FIELDS
+        assert (row["first_seen_at"], row["is_new"]) == (None, False)  # curated rows were never "seen"
         assert isinstance(row["context"], int)
         assert set(row["pricing"]) == {"prompt", "completion"}
         assert all(isinstance(price, str) for price in row["pricing"].values())
@@ -56,13 +59,15 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
     assert len(data["models"]) == 21
     assert len({row["provider"] for row in data["models"]}) == 8
     for row in data["models"]:
-        assert set(row) == EMBEDDING_FIELDS | {"is_free"}
+        assert EMBEDDING_FIELDS | LIFECYCLE_FIELDS | {"is_free", "model_key"} <= set(row)
+        assert set(row) <= EMBEDDING_FIELDS | LIFECYCLE_FIELDS | {"is_free", "model_key", "supported_dimensions"}
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
-    assert small == {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small",
-                     "provider": "OpenAI", "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02",
-                     "is_free": False}
+    assert small == {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small", "provider": "OpenAI",
+                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False,
+                     "model_key": "openai/text-embedding-3-small", "supported_dimensions": [512, 1536],
+                     "first_seen_at": None, "is_new": False, "deprecated": False}
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])

@@ -29,8 +29,10 @@ CONTRACT_EMBEDDING_ROWS = [
 ]
 CONTRACT_OLLAMA_ROW = {"id": "qwen2.5:1.5b", "name": "qwen2.5:1.5b", "parameter_size": "1.5B",
                        "quantization": "Q4_K_M", "family": "qwen2", "size_mb": 986}
-# The optional field beyond the contract that curated embedding rows carry (openapi.yaml).
-EMBEDDING_EXTRAS = {"is_free"}
+# The optional fields beyond the contract that embedding rows carry (openapi.yaml): price,
+# the lifecycle (docs/lifecycle.md) and the embedding facts (docs/embedding-models.md).
+LIFECYCLE_EXTRAS = {"first_seen_at", "is_new", "deprecated"}
+EMBEDDING_EXTRAS = {"is_free", "model_key", "supported_dimensions", *LIFECYCLE_EXTRAS}
 
 
 def served_rows(app, path: str, auth_headers: dict) -> dict[str, dict]:
@@ -67,4 +69,7 @@ def test_the_contract_ollama_row_is_served_as_it_shows_it(requests_mock, make_se
     requests_mock.post(f"{OLLAMA_BASE}/api/show", status_code=404)
     app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))
     assert app.extensions["catalog_service"].refresher.run("ollama").outcome == "published"
-    assert served_rows(app, "/api/models/ollama", auth_headers) == {CONTRACT_OLLAMA_ROW["id"]: CONTRACT_OLLAMA_ROW}
+    served = served_rows(app, "/api/models/ollama", auth_headers)
+    assert list(served) == [CONTRACT_OLLAMA_ROW["id"]]
+    # The contract's fields exactly, plus the documented extras: the lifecycle and `remote`.
+    assert_served_as_shown(served[CONTRACT_OLLAMA_ROW["id"]], CONTRACT_OLLAMA_ROW, {"remote", *LIFECYCLE_EXTRAS})

@@ -15,9 +15,9 @@ import requests
 from app import create_app
 from app.jobs import RefreshJobs
 from config import PROJECT_ROOT
-from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
 from harness.fake_upstream import fixture_bytes
 from harness.redis_server import free_port
+from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY, make_token
 
 
 def serve_recordings(upstream) -> None:

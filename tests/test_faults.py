@@ -27,10 +27,8 @@ import requests
 from urllib3.exceptions import NameResolutionError
 
 from app import create_app
-from app.status import RefreshStatus
 from app.refresh import RATE_LIMIT_CAP_SECONDS
-from tests.support.snapshots import ollama_snapshot
-from tests.support.secrets import OPENROUTER_KEY, make_token
+from app.status import RefreshStatus
 from config import PROJECT_ROOT
 from harness.fake_upstream import FakeUpstream, UnacceptingPort, fixture_bytes
 from harness.processes import (
@@ -43,6 +41,8 @@ from harness.processes import (
 )
 from harness.redis_server import free_port
 from tests.support.processes import catalog_env
+from tests.support.secrets import OPENROUTER_KEY, make_token
+from tests.support.snapshots import ollama_snapshot
 
 TIMEOUT = 1.0
 # Room a loaded 2-core machine needs on top of a deadline. Each bound below still fails by a
@@ -251,6 +251,7 @@ def test_f06_zero_rows_are_not_published(good_app, upstream, caplog):
 
 def test_f06_a_catalog_that_shrank_by_half_is_held_back_until_confirmed(good_app, upstream, caplog):
     clock = Clock()
+    clock.now = time.time()  # where good_app's publish left the catalog: nothing due to re-date
     good_app.extensions["catalog_service"].refresher._clock = clock
     before = served_body(good_app)
     document = json.loads(fixture_bytes("openrouter/models.json"))

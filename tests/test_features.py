@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-
 import time
 
 import pytest
@@ -13,9 +12,9 @@ from app import create_app
 from app.jobs import RefreshJobs
 from app.sources.ollama import normalise_ollama_embedding_tags, normalise_ollama_tags, ollama_model_info
 from app.sources.openrouter import llm_capabilities
-from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 from harness.fake_upstream import fixture_bytes
 from harness.processes import wait_until
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE, make_token
 
 
 def load(relative: str):
@@ -211,7 +210,10 @@ def test_ollama_embeddings_from_show_on_an_old_server(requests_mock, make_settin
     data = app.test_client().get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]
     assert data == {"models": [{"id": "nomic-embed-text:latest", "name": "nomic-embed-text:latest",
                                 "family": "nomic-bert", "parameter_size": "137M", "quantization": "F16",
-                                "size_mb": 274, "dimensions": 768, "context": 2048}],
+                                "size_mb": 274, "dimensions": 768, "context": 2048, "remote": False,
+                                "model_key": "nomic-ai/nomic-embed-text-v1.5",
+                                "supported_dimensions": [64, 128, 256, 512, 768],
+                                "first_seen_at": None, "is_new": False, "deprecated": False}],
                     "source": "ollama", "total": 1}
 
 
@@ -222,7 +224,11 @@ def test_ollama_embeddings_without_capabilities_or_show(requests_mock, make_sett
     app.extensions["catalog_service"].refresher.run("ollama")
     data = app.test_client().get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]
     assert [row["name"] for row in data["models"]] == ["bge-m3-unified:latest", "bge-m3:latest"]
-    assert all(row["dimensions"] is None and row["context"] is None for row in data["models"])
+    assert all(row["context"] is None for row in data["models"])
+    # Without a size from the server, the embedding-model facts give bge-m3's; a local
+    # derivative of unknown weights stays unknown.
+    sizes = {row["name"]: (row["dimensions"], row["model_key"]) for row in data["models"]}
+    assert sizes == {"bge-m3-unified:latest": (None, None), "bge-m3:latest": (1024, "BAAI/bge-m3")}
 
 
 def test_ollama_embedding_rows_from_new_server_tags():
@@ -232,7 +238,7 @@ def test_ollama_embedding_rows_from_new_server_tags():
     rows = normalise_ollama_embedding_tags(tags).rows
     assert rows == [{"id": "mxbai-embed-large:latest", "name": "mxbai-embed-large:latest", "family": "bert",
                      "parameter_size": "334M", "quantization": "F16", "size_mb": 670, "dimensions": 1024,
-                     "context": 512}]
+                     "context": 512, "remote": False}]
     assert normalise_ollama_tags(tags).rows == []
 
 

@@ -33,11 +33,13 @@ def check_row_shapes(chat, embeddings) -> None:
     """What every hosted row carries, whatever the provider."""
     for row in chat.rows:
         assert {"id", "name", "provider", "context", "capabilities", "is_free"} <= set(row)
-        assert set(row) <= {"id", "name", "provider", "context", "capabilities", "is_free", "max_output", "expires_on"}
+        assert set(row) <= {
+            "id", "name", "provider", "context", "capabilities", "is_free", "max_output", "expires_on", "released_at",
+        }  # fmt: skip
         assert row["capabilities"] == sorted(row["capabilities"]) and set(row["capabilities"]) <= set(CAPABILITIES)
         assert row["is_free"] is False
     for row in embeddings.rows if embeddings else []:
-        assert set(row) == {"id", "name", "provider", "context", "dimensions", "is_free"}
+        assert set(row) - {"released_at"} == {"id", "name", "provider", "context", "dimensions", "is_free"}
     assert not {row["id"] for row in chat.rows} & {row["id"] for row in (embeddings.rows if embeddings else [])}
 
 
@@ -169,6 +171,7 @@ def test_anthropic_newer_fields_give_context_max_output_and_capabilities():
     assert row == {
         "id": "claude-sonnet-4-5-20250929", "name": "Claude Sonnet 4.5", "provider": "Anthropic", "context": 200000,
         "capabilities": ["reasoning", "vision"], "is_free": False, "max_output": 64000,
+        "released_at": "2025-09-29T00:00:00Z",
     }  # fmt: skip
 
 

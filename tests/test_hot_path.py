@@ -7,8 +7,8 @@ import json
 import time
 
 from app.auth import VerifiedTokenCache
-from tests.support.snapshots import llm_snapshot
 from tests.support.secrets import JWT_SECRET, make_token
+from tests.support.snapshots import llm_snapshot
 
 PATH = "/api/models/openrouter"
 

@@ -156,6 +156,7 @@ def test_lmstudio_asks_v0_after_a_404_from_v1_then_the_openai_list(servers, make
     assert served(app, "/api/models/old", auth_headers)["models"][2] == {
         "id": "qwen3-0.6b-mlx", "name": "qwen3-0.6b-mlx", "provider": "LM Studio Community", "context": 4096,
         "capabilities": ["tools"], "is_free": True, "loaded": True, "quantization": "4bit",
+        "first_seen_at": None, "is_new": False, "deprecated": False,  # the lifecycle: a first snapshot
     }  # fmt: skip
 
     bare = servers()

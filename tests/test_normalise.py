@@ -51,7 +51,8 @@ def test_openrouter_rows_have_exact_spec_fields():
     rows = normalise_openrouter_models(load("openrouter/models.json")).rows
     for row in rows:
         assert {"id", "name", "provider", "context", "capabilities", "is_free"} <= set(row)
-        assert set(row) <= {"id", "name", "provider", "context", "pricing", "capabilities", "is_free", "expires_on"}
+        assert set(row) <= {"id", "name", "provider", "context", "pricing", "capabilities", "is_free", "expires_on",
+                            "released_at"}
         assert isinstance(row["id"], str) and isinstance(row["name"], str)
         assert isinstance(row["context"], int) and row["context"] > 0
         if "pricing" in row:
@@ -167,6 +168,7 @@ def test_embeddings_fixture_rows(dimensions):
         "context": 8192,
         "cost_per_million": "$0.02",
         "is_free": False,
+        "released_at": "2025-10-30T20:50:55Z",
     }
     assert rows["baai/bge-base-en-v1.5"]["cost_per_million"] == "$0.005"
     assert rows["nvidia/nemotron-3-embed-1b:free"]["is_free"] is True
@@ -230,6 +232,7 @@ def test_ollama_row_fields_and_size():
         "quantization": "Q4_K_M",
         "family": "qwen3",
         "size_mb": 1359,
+        "remote": False,
     }
 
 
@@ -244,6 +247,7 @@ def test_ollama_empty_details_and_null_families_are_kept():
     rows = {row["id"]: row for row in normalise_ollama_tags(load("ollama/tags_1.json")).rows}
     assert rows["zone:latest"] == {
         "id": "zone:latest", "name": "zone:latest", "parameter_size": "", "quantization": "", "family": "", "size_mb": 0,
+        "remote": False,
     }
     assert rows["glm-4.7:cloud"]["family"] == ""
 

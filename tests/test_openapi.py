@@ -161,8 +161,10 @@ def _validate(app, requests_made) -> collections.Counter:
     return validated
 
 
-def _every_answer(app, headers: dict) -> list:
+def _every_answer(app, headers: dict, live: bool) -> list:
     """(method, path, test-client arguments, expected status): every status of every endpoint."""
+    changes = "/api/models/changes?since=2999-01-01T00:00:00%2B02:00&source=ollama"
+    changes_etag = app.test_client().get(changes, headers=headers).headers["ETag"]
     made = []
     for path in CATALOG_PATHS:
         etag = app.test_client().get(path, headers=headers).headers["ETag"]
@@ -173,8 +175,25 @@ def _every_answer(app, headers: dict) -> list:
             ("GET", path + "?min_context=zero", {"headers": headers}, 400),
             ("GET", path, {}, 401),
             ("GET", path, {"headers": {"Authorization": "Bearer nope"}}, 401),
+            ("GET", path + "?new=false&deprecated=false&include_removed=true&local=true", {"headers": headers}, 200),
         ]
+    compatibility = "/api/models/embeddings/compatibility"
     return made + [
+        # Live: 410 (before the baseline); curated: 200 with no entries and no history.
+        ("GET", "/api/models/changes?since=2000-01-01T00:00:00Z", {"headers": headers}, 410 if live else 200),
+        ("GET", changes, {"headers": headers}, 200),
+        ("GET", changes, {"headers": {**headers, "If-None-Match": changes_etag}}, 304),
+        ("GET", "/api/models/changes?since=yesterday", {"headers": headers}, 400),
+        ("GET", "/api/models/changes?since=2000-01-01T00:00:00Z", {}, 401),
+        ("GET", changes, {"headers": headers, "redis_down": True}, 503),
+        ("GET", f"{compatibility}?current=openrouter:openai/text-embedding-3-large"
+                "&candidate=embeddings:openai/text-embedding-3-large", {"headers": headers}, 200),
+        ("GET", f"{compatibility}?current=openrouter:openai/text-embedding-3-large&candidate=openrouter:baai/bge-m3",
+         {"headers": headers}, 200),
+        ("GET", f"{compatibility}?current=openrouter:nobody/nothing&candidate=openrouter:baai/bge-m3",
+         {"headers": headers}, 404),
+        ("GET", f"{compatibility}?current=openrouter:baai/bge-m3", {"headers": headers}, 400),
+        ("GET", f"{compatibility}?current=openrouter:baai/bge-m3&candidate=openrouter:baai/bge-m3", {}, 401),
         ("GET", "/api/models", {"headers": headers}, 200),
         ("GET", "/api/models", {}, 401),
         ("GET", "/api/models/status", {"headers": headers}, 200),
@@ -193,17 +212,18 @@ def _every_answer(app, headers: dict) -> list:
 
 
 def test_live_answers_match_the_document(live_app):
-    validated = _validate(live_app, [*_every_answer(live_app, ADMIN), _unavailable_refresh()])
+    validated = _validate(live_app, [*_every_answer(live_app, ADMIN, live=True), _unavailable_refresh()])
     assert set(validated) == _documented_answers()  # every status of every endpoint, and no other
-    assert sum(validated.values()) == 44
+    assert sum(validated.values()) == 60
 
 
 @pytest.mark.parametrize("openrouter_key", [None, OPENROUTER_KEY], ids=["curated", "curated_fallback"])
 def test_curated_and_unreachable_answers_match_the_document(make_settings, openrouter_key):
     app = create_app(make_settings(openrouter_api_key=openrouter_key))
-    validated = _validate(app, [*_every_answer(app, ADMIN), _unavailable_refresh()])
-    assert set(validated) == _documented_answers()
-    assert sum(validated.values()) == 44
+    validated = _validate(app, [*_every_answer(app, ADMIN, live=False), _unavailable_refresh()])
+    # Without live data there is no history, so no `since` is too old: no 410.
+    assert set(validated) == _documented_answers() - {("GET", "/api/models/changes", 410)}
+    assert sum(validated.values()) == 60
 
 
 def _unavailable_refresh():

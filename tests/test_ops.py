@@ -7,8 +7,8 @@ import logging
 
 from app import create_app
 from app.logs import JsonFormatter, SecretMaskingFilter, configure_logging
-from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from harness.fake_upstream import fixture_bytes
+from tests.support.secrets import JWT_SECRET, OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 
 
 def test_healthz_needs_no_token(client):

@@ -12,7 +12,6 @@ import requests
 
 from app.redis_clients import redis_store
 from app.status import RefreshStatus
-from tests.support.snapshots import llm_snapshot
 from app.store import StoreUnavailable
 from config import Settings
 from harness.processes import output_of, serve_recordings, start_gunicorn, start_refresher, stop, wait_until
@@ -27,6 +26,7 @@ from harness.redis_cluster import (
 from harness.redis_server import free_port
 from tests.support.processes import catalog_env
 from tests.support.secrets import JWT_SECRET, make_token
+from tests.support.snapshots import llm_snapshot
 
 pytestmark = pytest.mark.system
 

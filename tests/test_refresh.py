@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from app import create_app
-from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 from harness.fake_upstream import fixture_bytes
+from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY, OR_BASE
 
 
 def catalog_of(app):
@@ -39,7 +39,11 @@ def test_embedding_refresh_publishes_live_rows_with_curated_dimensions(requests_
     assert data["source"] == "api" and data["total"] == 34
     rows = {row["id"]: row for row in data["models"]}
     assert rows["openai/text-embedding-3-large"]["dimensions"] == 3072
-    assert rows["voyageai/voyage-4"]["dimensions"] is None
+    # Sizes, model_key and reduced sizes come from curated/embedding_models.yaml.
+    assert rows["voyageai/voyage-4"]["dimensions"] == 1024
+    assert rows["openai/text-embedding-3-large:batch"]["model_key"] == "openai/text-embedding-3-large"
+    assert rows["openai/text-embedding-3-large"]["supported_dimensions"][-1] == 3072
+    assert "supported_dimensions" not in rows["baai/bge-m3"]
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import pytest
 from app import create_app
 from app.redis_clients import redis_store
 from app.status import RefreshStatus
-from tests.support.snapshots import llm_snapshot, ollama_snapshot
 from app.store import RedisStore, StoreUnavailable
 from config import Settings
 from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY
+from tests.support.snapshots import llm_snapshot, ollama_snapshot
 
 ROWS = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000}]
 

@@ -12,8 +12,8 @@ import requests
 from app.sources.http import HttpClient, UpstreamError, UpstreamKeyRejected, UpstreamRateLimited, parse_retry_after
 from app.sources.ollama import OllamaClient
 from app.sources.openrouter import OpenRouterClient
-from tests.support.secrets import OPENROUTER_KEY
 from harness.fake_upstream import FakeUpstream, fixture_bytes
+from tests.support.secrets import OPENROUTER_KEY
 
 BASE = "http://openrouter.test/api/v1"
 # Room a loaded 2-core machine needs on top of a deadline; without the deadline, the trickle

@@ -16,7 +16,7 @@ from config import Settings
 from .base import Source, SourceContext
 from .hosted import MAX_PAGES, HostedSource, Page, follow_pages, records_list
 from .http import HttpClient
-from .rows import BadRow, InvalidDocument, Normalised, deduplicated, positive_int
+from .rows import BadRow, InvalidDocument, Normalised, deduplicated, positive_int, released_at
 
 PROVIDER = "Anthropic"
 API_VERSION = "2023-06-01"
@@ -67,6 +67,9 @@ def _row(record: Any) -> dict:
     max_output = positive_int(record.get("max_tokens"))
     if max_output:
         row["max_output"] = max_output
+    released = released_at(record.get("created_at"))
+    if released:
+        row["released_at"] = released
     return row
 
 

@@ -10,14 +10,17 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import Settings
 
 from ..status import RefreshStatus
 from .base import Fetched, Source, SourceContext, chat_catalog, embedding_catalog
 from .http import HttpClient, UpstreamError, display_host
-from .rows import BadRow, InvalidDocument, Normalised, positive_int, text
+from .rows import BadRow, InvalidDocument, Normalised, embedding_facts, positive_int, text
+
+if TYPE_CHECKING:
+    from ..embedding_models import EmbeddingModels
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +112,21 @@ def normalise_ollama_tags(
 
 
 def normalise_ollama_embedding_tags(
-    document: Any, infos: Mapping[str, OllamaModelInfo] | None = None
+    document: Any,
+    infos: Mapping[str, OllamaModelInfo] | None = None,
+    embedding_models: EmbeddingModels | None = None,
 ) -> Normalised:
-    """Ollama /api/tags → the embedding-only models that the inference list leaves out."""
-    return _ollama_rows(document, infos or {}, embedding=True)
+    """Ollama /api/tags → the embedding-only models that the inference list leaves out; with the
+    embedding-model facts, their model_key and supported sizes."""
+    return _ollama_rows(document, infos or {}, embedding=True, embedding_models=embedding_models)
 
 
-def _ollama_rows(document: Any, infos: Mapping[str, OllamaModelInfo], embedding: bool) -> Normalised:
+def _ollama_rows(
+    document: Any,
+    infos: Mapping[str, OllamaModelInfo],
+    embedding: bool,
+    embedding_models: EmbeddingModels | None = None,
+) -> Normalised:
     rows, skipped = [], 0
     for entry in ollama_entries(document):
         try:
@@ -130,11 +141,15 @@ def _ollama_rows(document: Any, infos: Mapping[str, OllamaModelInfo], embedding:
         context = info.context_length if info and info.context_length else positive_int(details.get("context_length"))
         if embedding:
             size = info.embedding_length if info and info.embedding_length else positive_int(details.get("embedding_length"))
+            known = embedding_models.find("ollama", row["id"]) if embedding_models is not None else None
             row = {
                 "id": row["id"], "name": row["name"], "family": row["family"],
                 "parameter_size": row["parameter_size"], "quantization": row["quantization"],
-                "size_mb": row["size_mb"], "dimensions": size, "context": context,
+                "size_mb": row["size_mb"], "dimensions": size or (known and known.dimensions) or None,
+                "context": context, "remote": row["remote"],
             }  # fmt: skip
+            if embedding_models is not None:
+                row.update(embedding_facts(known))
         else:
             capabilities = _ollama_capabilities(entry, info)
             if capabilities is not None:
@@ -175,6 +190,8 @@ def _ollama_row(entry: Any) -> dict:
         "family": text(details.get("family")),
         # Decimal megabytes, rounded half up, as Ollama itself prints sizes.
         "size_mb": (size + 500_000) // 1_000_000,
+        # A cloud model: listed by this server, run by another (ollama.com).
+        "remote": bool(entry.get("remote_model") or entry.get("remote_host")),
     }
 
 
@@ -209,7 +226,7 @@ class OllamaSource(Source):
     # A poll is a tags call and a bounded round of show calls.
     calls_per_poll = 2
 
-    def __init__(self, settings: Settings, http: HttpClient) -> None:
+    def __init__(self, settings: Settings, http: HttpClient, embedding_models: EmbeddingModels | None = None) -> None:
         self.name = "ollama"
         self.interval_seconds = settings.ollama_refresh_seconds
         self.catalogs = (
@@ -223,12 +240,13 @@ class OllamaSource(Source):
         self._deadline_seconds = settings.upstream_timeout_seconds
         # /api/show answers by digest: a model's capabilities change only with its digest.
         self._show_cache: dict[str, OllamaModelInfo] = {}
+        self._embedding_models = embedding_models
 
     def fetch(self, previous: RefreshStatus) -> Fetched:
         document = self._client.tags()
         infos = self._infos(ollama_entries(document))
         chat = normalise_ollama_tags(document, infos)
-        embedding = normalise_ollama_embedding_tags(document, infos)
+        embedding = normalise_ollama_embedding_tags(document, infos, self._embedding_models)
         return Fetched({"ollama": chat.rows, "ollama_embeddings": embedding.rows}, chat.skipped)
 
     def _infos(self, entries: list) -> dict[str, OllamaModelInfo]:
@@ -260,4 +278,4 @@ class OllamaSource(Source):
 
 def sources(settings: Settings, context: SourceContext) -> list[Source]:
     """The local Ollama of the contract: always declared (unreachable when nobody answers)."""
-    return [OllamaSource(settings, context.http)]
+    return [OllamaSource(settings, context.http, context.embedding_models)]

@@ -17,7 +17,7 @@ from ..embedding_models import EmbeddingModels
 from .base import Source, SourceContext
 from .hosted import HostedSource, records_list
 from .http import HttpClient
-from .rows import BadRow, Normalised, deduplicated
+from .rows import BadRow, Normalised, deduplicated, released_at
 
 PROVIDER = "OpenAI"
 
@@ -64,6 +64,9 @@ def normalise_openai_models(records: list, embedding_models: EmbeddingModels) ->
             continue
         kind = family_kind(model_id)
         row = {"id": model_id, "name": model_id, "provider": PROVIDER, "context": None}
+        released = released_at(record.get("created"))
+        if released:
+            row["released_at"] = released
         if kind == "chat":
             chat.append({**row, "capabilities": [], "is_free": False})
         elif kind == "embedding":

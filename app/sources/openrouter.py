@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import Settings
 
@@ -22,11 +22,16 @@ from .rows import (
     cost_per_million,
     decimal,
     deduplicated,
+    embedding_facts,
     is_zero,
     iso_date,
     maker_name,
     positive_int,
+    released_at,
 )
+
+if TYPE_CHECKING:
+    from ..embedding_models import EmbeddingModels
 
 # What in an OpenRouter record shows each capability (vision comes from input_modalities).
 CAPABILITY_PARAMETERS = {
@@ -75,17 +80,16 @@ def normalise_openrouter_models(document: Any) -> Normalised:
             row["pricing"] = pricing
         row["capabilities"] = llm_capabilities(record)
         row["is_free"] = pricing is not None and is_zero(pricing["prompt"]) and is_zero(pricing["completion"])
-        expires_on = iso_date(record.get("expiration_date"))
-        if expires_on:
-            row["expires_on"] = expires_on
+        _dates(record, row)
         rows.append(row)
     return deduplicated(rows, skipped)
 
 
 def normalise_openrouter_embeddings(
-    document: Any, dimensions: Mapping[str, int | None]
+    document: Any, dimensions: Mapping[str, int | None], embedding_models: EmbeddingModels | None = None
 ) -> Normalised:
-    """OpenRouter /embeddings/models → embedding rows, dimensions from the curated data."""
+    """OpenRouter /embeddings/models → embedding rows; dimensions, model_key and supported sizes
+    from the embedding-model facts, dimensions otherwise from the curated list."""
     rows, skipped = [], 0
     for record in openrouter_records(document):
         try:
@@ -97,18 +101,37 @@ def normalise_openrouter_embeddings(
             continue
         pricing = record.get("pricing")
         prompt = pricing.get("prompt") if isinstance(pricing, dict) else None
-        rows.append(
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "provider": row["provider"],
-                "dimensions": known_dimensions(row["id"], dimensions),
-                "context": row["context"],
-                "cost_per_million": cost_per_million(prompt),
-                "is_free": is_zero(prompt),
-            }
-        )
+        known = embedding_models.find("openrouter", row["id"]) if embedding_models is not None else None
+        embedding_row = {
+            "id": row["id"],
+            "name": row["name"],
+            "provider": row["provider"],
+            "dimensions": (known and known.dimensions) or known_dimensions(row["id"], dimensions),
+            "context": row["context"],
+            "cost_per_million": cost_per_million(prompt),
+            "is_free": is_zero(prompt),
+        }
+        if embedding_models is not None:
+            embedding_row.update(embedding_facts(known))
+        _dates(record, embedding_row)
+        rows.append(embedding_row)
     return deduplicated(rows, skipped)
+
+
+def _dates(record: dict, row: dict) -> None:
+    """released_at from `created` (when OpenRouter listed the model), expires_on from expiration_date."""
+    released = released_at(record.get("created"))
+    if released:
+        row["released_at"] = released
+    expires_on = iso_date(record.get("expiration_date"))
+    if expires_on:
+        row["expires_on"] = expires_on
+
+
+def with_embedding_facts(row: dict, embedding_models: EmbeddingModels) -> dict:
+    """A curated OpenRouter embedding row with the facts a live one carries."""
+    known = embedding_models.find("openrouter", row["id"])
+    return {**row, "dimensions": (known and known.dimensions) or row["dimensions"], **embedding_facts(known)}
 
 
 def openrouter_records(document: Any) -> list:
@@ -232,12 +255,16 @@ class OpenRouterModels(OpenRouterSource):
 class OpenRouterEmbeddings(OpenRouterSource):
     """GET /embeddings/models: the embedding catalog, dimensions from the curated data."""
 
-    def __init__(self, *args, dimensions: Mapping[str, int | None], **kwargs) -> None:
+    def __init__(
+        self, *args, dimensions: Mapping[str, int | None], embedding_models: EmbeddingModels, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._dimensions = dimensions
+        self._embedding_models = embedding_models
 
     def normalise(self) -> Normalised:
-        return normalise_openrouter_embeddings(self._client.embedding_models(), self._dimensions)
+        document = self._client.embedding_models()
+        return normalise_openrouter_embeddings(document, self._dimensions, self._embedding_models)
 
 
 def sources(settings: Settings, context: SourceContext) -> list[Source]:
@@ -245,8 +272,11 @@ def sources(settings: Settings, context: SourceContext) -> list[Source]:
     curated = context.curated
     client = OpenRouterClient(context.http, settings.openrouter_base_url, settings.openrouter_api_key)
     llms = chat_catalog("openrouter", "openrouter", live_label="api", curated_rows=curated.llms)
-    embeddings = embedding_catalog("embeddings", "openrouter", live_label="api", curated_rows=curated.embeddings)
+    table = context.embedding_models
+    curated_embeddings = tuple(with_embedding_facts(row, table) for row in curated.embeddings)
+    embeddings = embedding_catalog("embeddings", "openrouter", live_label="api", curated_rows=curated_embeddings)
     return [
         OpenRouterModels("openrouter", llms, settings, client),
-        OpenRouterEmbeddings("embeddings", embeddings, settings, client, dimensions=curated.embedding_dimensions()),
+        OpenRouterEmbeddings("embeddings", embeddings, settings, client, dimensions=curated.embedding_dimensions(),
+                             embedding_models=table),
     ]

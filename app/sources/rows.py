@@ -7,8 +7,12 @@ A normaliser raises InvalidDocument when an answer as a whole has the wrong shap
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..embedding_models import EmbeddingModel
 
 # Display names of model makers, by the author part of an id; anything else is title-cased.
 PROVIDER_NAMES = {
@@ -140,3 +144,32 @@ def deduplicated(rows: list[dict], skipped: int) -> Normalised:
         unique.values(), key=lambda row: (str(row.get("provider") or "").casefold(), row["name"].casefold(), row["id"])
     )
     return Normalised(ordered, skipped)
+
+
+def released_at(value: Any) -> str | None:
+    """The upstream's release date of a model (Unix seconds, or an RFC 3339 string) as the
+    `released_at` of a row, RFC 3339 in UTC (2026-08-14T09:30:00Z); None when it has none."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            moment = datetime.fromtimestamp(value, UTC)
+        elif isinstance(value, str) and "T" in value:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                return None  # a time without its zone could be any of 26 hours
+            moment = moment.astimezone(UTC)
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def embedding_facts(known: EmbeddingModel | None) -> dict:
+    """The `model_key` of an embedding row (None when the weights are not known) and its
+    `supported_dimensions` where the maker documents reduced sizes (left out otherwise)."""
+    if known is None:
+        return {"model_key": None}
+    facts: dict[str, Any] = {"model_key": known.key}
+    if known.supported_dimensions:
+        facts["supported_dimensions"] = list(known.supported_dimensions)
+    return facts
