@@ -84,14 +84,15 @@ def test_openai_recording_2_splits_by_the_documented_id_patterns(table):
     # The list says nothing but the id: nothing else is claimed.
     assert next(row for row in chat.rows if row["id"] == "gpt-4o") == {
         "id": "gpt-4o", "name": "gpt-4o", "provider": "OpenAI", "context": None, "capabilities": [], "is_free": False,
+        "released_at": "2024-05-10T18:50:49Z",  # OpenAI's `created`
     }  # fmt: skip
     assert embeddings.rows == [
         {"id": "text-embedding-3-large", "name": "text-embedding-3-large", "provider": "OpenAI", "context": None,
-         "dimensions": 3072, "is_free": False},
+         "dimensions": 3072, "is_free": False, "released_at": "2024-01-22T19:53:00Z"},
         {"id": "text-embedding-3-small", "name": "text-embedding-3-small", "provider": "OpenAI", "context": None,
-         "dimensions": 1536, "is_free": False},
+         "dimensions": 1536, "is_free": False, "released_at": "2024-01-22T18:43:17Z"},
         {"id": "text-embedding-ada-002", "name": "text-embedding-ada-002", "provider": "OpenAI", "context": None,
-         "dimensions": 1536, "is_free": False},
+         "dimensions": 1536, "is_free": False, "released_at": "2022-12-16T19:01:39Z"},
     ]  # fmt: skip
 
 
