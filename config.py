@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 # Only ever used by the embedded development run, which says so in a warning.
-DEV_JWT_SECRET = "dev-only-secret-not-for-production-use-0123456789"
+DEV_JWT_SECRET = "dev-only-secret-not-for-production-use-0123456789"  # noqa: S105 - the dev run says so
 MIN_JWT_SECRET_BYTES = 32
 
 
@@ -196,7 +196,9 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     for value in values:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-            raise ConfigError(f"{name}: {value!r} is not an origin like https://app.example.com or http://localhost:5173")
+            raise ConfigError(
+                f"{name}: {value!r} is not an origin like https://app.example.com or http://localhost:5173"
+            )
     return values
 
 

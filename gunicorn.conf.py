@@ -4,7 +4,7 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gunicorn import glogging
 
@@ -17,7 +17,8 @@ _settings = Settings.from_env()
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="catalog-metrics-")
 
-bind = f"{_settings.host or '0.0.0.0'}:{_settings.port}"
+# Every interface: in a container the published port reaches the server only so.
+bind = f"{_settings.host or '0.0.0.0'}:{_settings.port}"  # noqa: S104
 
 # Worker class and count: chosen with bench/run.py on a 2-core machine (the figures are in
 # docs/benchmarks.md). gthread keeps connections alive and slow clients off the workers.
@@ -55,7 +56,7 @@ class CatalogAccessLogger(glogging.Logger):
         method, path = environ.get("REQUEST_METHOD", "-"), environ.get("PATH_INFO", "")
         if _settings.log_format == "json":
             line = json.dumps({
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "level": "info", "logger": "gunicorn.access", "event": "access", "remote": remote,
                 "method": method, "path": path, "status": int(status), "bytes": sent,
                 "duration_ms": round(duration_ms, 1),

@@ -117,7 +117,9 @@ def _name(value: Any) -> str:
             f"'name' must be a URL segment of lowercase letters, digits and '-' (at most 64), got {value!r}"
         )
     if value in RESERVED_NAMES:
-        raise _EntryError(f"'name' {value!r} is taken by the service itself (reserved: {', '.join(sorted(RESERVED_NAMES))})")
+        raise _EntryError(
+            f"'name' {value!r} is taken by the service itself (reserved: {', '.join(sorted(RESERVED_NAMES))})"
+        )
     return value
 
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from config import Settings
 
 from . import api, auth, cli, cors, errors, metrics, ops, service
+
+
+class EnvelopeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with keys in the order written: "success" first, as the spec shows it."""
+
+    sort_keys = False
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -14,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
     app.config["CATALOG_SETTINGS"] = settings
-    app.json.sort_keys = False  # keep "success" first, as the spec shows it
+    app.json = EnvelopeJSONProvider(app)
     errors.init_app(app)
     auth.init_app(app, settings)
     service.init_app(app, settings)

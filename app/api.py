@@ -67,13 +67,17 @@ def request_refresh() -> Response:
     service = get_service()
     settings = service.settings
     if not _is_admin(request.environ["catalog.token_claims"], settings.admin_claim, settings.admin_claim_value):
-        return error_response(403, "forbidden", f"Refreshing needs a token whose {settings.admin_claim!r} claim "
-                                                f"is {settings.admin_claim_value!r}")
+        return error_response(
+            403,
+            "forbidden",
+            f"Refreshing needs a token whose {settings.admin_claim!r} claim is {settings.admin_claim_value!r}",
+        )
     body = request.get_json(silent=True)
-    choice = body.get("source") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    choice = body.get("source")
     choices = service.registry.refresh_choices
     if choice not in choices:
-        raise InvalidParameter("source", f"send a JSON body {{\"source\": ...}} with one of {', '.join(choices)}")
+        raise InvalidParameter("source", f'send a JSON body {{"source": ...}} with one of {", ".join(choices)}')
     accept_shrink = body.get("accept_shrink", False)
     if not isinstance(accept_shrink, bool):
         raise InvalidParameter("accept_shrink", "accept_shrink must be true or false")
@@ -82,13 +86,20 @@ def request_refresh() -> Response:
     try:
         wait = service.refresh_requests.ask(queued, accept_shrink) if queued else 0.0
     except StoreUnavailable:
-        return error_response(503, "unavailable", "The refresh could not be queued: the shared store is not answering",
-                              {"Retry-After": "5"})
+        return error_response(
+            503,
+            "unavailable",
+            "The refresh could not be queued: the shared store is not answering",
+            {"Retry-After": "5"},
+        )
     if wait:
         retry_after = math.ceil(wait)
-        return error_response(429, "too_many_requests", f"A refresh of {choice} was queued recently; "
-                                                        f"try again in {retry_after} s",
-                              {"Retry-After": str(retry_after)})
+        return error_response(
+            429,
+            "too_many_requests",
+            f"A refresh of {choice} was queued recently; try again in {retry_after} s",
+            {"Retry-After": str(retry_after)},
+        )
     response = jsonify({"success": True, "data": {
         "queued": queued,
         "not_configured": [source.name for source in sources if not source.enabled],
@@ -109,8 +120,12 @@ def model_changes() -> Response:
     except HistoryGone as exc:
         return error_response(410, "gone", str(exc), oldest=exc.oldest)
     except StoreUnavailable:
-        return error_response(503, "unavailable", "The change history could not be read: the shared store is not "
-                                                  "answering", {"Retry-After": "5"})
+        return error_response(
+            503,
+            "unavailable",
+            "The change history could not be read: the shared store is not answering",
+            {"Retry-After": "5"},
+        )
     status, headers, body = snapshot_response(answer, request.environ)
     return Response(body, status=status, headers=headers)
 
@@ -235,6 +250,8 @@ def init_app(app: Flask) -> None:
     # The catalogs' routes differ from app to app (the sources configured): a blueprint each.
     catalogs = Blueprint("catalogs", __name__)
     for catalog in service.registry.catalogs.values():
-        catalogs.add_url_rule(catalog.path, endpoint=catalog.name, view_func=catalog_view(catalog.name), methods=["GET"])
+        catalogs.add_url_rule(
+            catalog.path, endpoint=catalog.name, view_func=catalog_view(catalog.name), methods=["GET"]
+        )
     app.register_blueprint(catalogs)
-    app.wsgi_app = CatalogFastPath(app.wsgi_app, service, app.extensions["verified_tokens"])
+    app.wsgi_app = CatalogFastPath(app.wsgi_app, service, app.extensions["verified_tokens"])  # type: ignore[method-assign]  # Flask's documented way to add middleware

@@ -72,8 +72,12 @@ def status_command() -> None:
 
 
 @models_cli.command("scheduler")
-@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
-              help="Also serve this process's refresh metrics on this port.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Also serve this process's refresh metrics on this port.",
+)
 def scheduler_command(metrics_port: int | None) -> None:
     """Run the refresh jobs in the foreground until SIGTERM or Ctrl-C: the refresher process."""
     jobs = RefreshJobs(get_service().refresher)

@@ -78,7 +78,7 @@ def _entry_label(index: int, entry: Any) -> str:
     return f"entry {index}"
 
 
-def _check_keys(entry: Any, required: set[str], optional: set[str] = frozenset()) -> dict:
+def _check_keys(entry: Any, required: set[str], optional: frozenset[str] | set[str] = frozenset()) -> dict:
     if not isinstance(entry, dict):
         raise _EntryError("must be a mapping")
     missing = sorted(required - entry.keys())
@@ -134,7 +134,7 @@ def _check_llm(entry: Any) -> dict:
         entry, {"id", "name", "provider", "context", "source"}, {"pricing", "capabilities", "expires_on"}
     )
     _text(entry, "source")
-    row = {
+    row: dict[str, Any] = {
         "id": _model_id(entry),
         "name": _text(entry, "name"),
         "provider": _text(entry, "provider"),
@@ -147,7 +147,7 @@ def _check_llm(entry: Any) -> dict:
         row["pricing"] = {"prompt": _price(pricing, "prompt"), "completion": _price(pricing, "completion")}
     if "capabilities" in entry:
         row["capabilities"] = _capabilities(entry["capabilities"])
-    prices = row.get("pricing", {})
+    prices: dict[str, str] = row.get("pricing", {})
     row["is_free"] = bool(prices) and all(Decimal(value) == 0 for value in prices.values())
     if "expires_on" in entry:
         row["expires_on"] = _day(entry["expires_on"])
@@ -172,9 +172,7 @@ def _day(value: Any) -> str:
 
 
 def _check_embedding(entry: Any) -> dict:
-    entry = _check_keys(
-        entry, {"id", "name", "provider", "dimensions", "context", "cost_per_million", "source"}
-    )
+    entry = _check_keys(entry, {"id", "name", "provider", "dimensions", "context", "cost_per_million", "source"})
     _text(entry, "source")
     cost = _text(entry, "cost_per_million")
     if not _COST_PATTERN.match(cost):

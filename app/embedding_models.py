@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,16 +18,12 @@ EMBEDDING_MODELS_FILE = "embedding_models.yaml"
 
 SOURCE_KINDS = ("openrouter", "openai", "gemini", "mistral", "ollama", "huggingface")
 # Local servers name models after Hugging Face repos or GGUF files, so they share its rules.
-LOCAL_SERVER_KINDS = MappingProxyType(
-    {"lmstudio": "huggingface", "llamacpp": "huggingface", "vllm": "huggingface"}
-)
+LOCAL_SERVER_KINDS = MappingProxyType({"lmstudio": "huggingface", "llamacpp": "huggingface", "vllm": "huggingface"})
 
 # OpenRouter routing variants serve the same weights; an unknown suffix is not assumed to.
 _OPENROUTER_VARIANTS = frozenset({"free", "batch", "beta", "extended", "nitro", "floor", "online", "exacto"})
 # Precision/quantisation markers at the end of a file, repo or tag name: the weights stay the same.
-_QUANT_SUFFIX = re.compile(
-    r"[-._](?:i?q[1-8](?:_[0-9a-z]+)*|f16|f32|bf16|fp16|fp32|fp8|int8|int4)$"
-)
+_QUANT_SUFFIX = re.compile(r"[-._](?:i?q[1-8](?:_[0-9a-z]+)*|f16|f32|bf16|fp16|fp32|fp8|int8|int4)$")
 _OLLAMA_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*(?::[a-z0-9][a-z0-9._-]*)?$")
 _REPO_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
 _PLAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -49,7 +46,7 @@ class EmbeddingModel:
 class EmbeddingModels:
     """The loaded table, immutable, with lookups by (source kind, id as that source spells it)."""
 
-    __slots__ = ("_models", "_exact", "_ollama_names", "_hf_names")
+    __slots__ = ("_exact", "_hf_names", "_models", "_ollama_names")
 
     def __init__(self, models: tuple[EmbeddingModel, ...], exact, ollama_names, hf_names):
         self._models = models
@@ -84,7 +81,7 @@ class EmbeddingModels:
             # Ollama pulls GGUF repos straight from Hugging Face under this name.
             if text.startswith(prefix):
                 # The tag there names a quantisation of the repo, not other weights.
-                return self._find_huggingface(text[len(prefix):].partition(":")[0])
+                return self._find_huggingface(text[len(prefix) :].partition(":")[0])
         name, _, tag = text.partition(":")
         tag = tag or "latest"
         index = self._exact["ollama"]
@@ -109,7 +106,7 @@ class EmbeddingModels:
         candidates = [name]
         if name.startswith(_LM_STUDIO_PREFIX):
             # LM Studio prefixes its ids of embedding models with this; OpenAI names stay unmatched.
-            candidates.append(name[len(_LM_STUDIO_PREFIX):])
+            candidates.append(name[len(_LM_STUDIO_PREFIX) :])
         for candidate in candidates:
             found = self._hf_names.get(candidate)
             if found is not None:
@@ -190,10 +187,8 @@ def _supported(entry: dict, dimensions: int | None) -> tuple[int, ...]:
         return ()
     value = entry["supported_dimensions"]
     if not isinstance(value, list) or not value or not all(_positive(size) for size in value):
-        raise _EntryError(
-            f"'supported_dimensions' must be a non-empty list of positive integers, got {value!r}"
-        )
-    if any(later <= earlier for earlier, later in zip(value, value[1:])):
+        raise _EntryError(f"'supported_dimensions' must be a non-empty list of positive integers, got {value!r}")
+    if any(later <= earlier for earlier, later in itertools.pairwise(value)):
         raise _EntryError(f"'supported_dimensions' must be in ascending order without repeats, got {value!r}")
     if dimensions is None:
         raise _EntryError("'supported_dimensions' needs a known 'dimensions'")
@@ -316,7 +311,7 @@ def _normal_hf(model_id: str, lookup: bool) -> str:
     text = model_id.strip().lower()
     for prefix in ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/"):
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     if lookup:
         # LM Studio variants ("@q4_k_m") and second loaded instances (":2") are the same weights.
         text = text.partition("@")[0]

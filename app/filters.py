@@ -59,7 +59,9 @@ class CatalogFilter:
                 raise InvalidParameter(name, f"{name} may be given once")
         return cls(
             q=_text(args, "q"),
-            providers=tuple(sorted({_checked_text("provider", value).casefold() for value in args.getlist("provider")})),
+            providers=tuple(
+                sorted({_checked_text("provider", value).casefold() for value in args.getlist("provider")})
+            ),
             supports=_supports(args),
             min_context=_positive(args, "min_context"),
             free=_boolean(args, "free"),

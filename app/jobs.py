@@ -5,7 +5,7 @@ asked for over the API. Started only on purpose (gunicorn's hook, `models schedu
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -36,8 +36,8 @@ class RefreshJobs:
         # A thread per job and a spare: one source hanging never holds up another.
         executor = ThreadPoolExecutor(max_workers=len(sources) + 2)
         scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
-        scheduler = scheduler_class(timezone=timezone.utc, executors={"default": executor})
-        now = datetime.now(timezone.utc)
+        scheduler = scheduler_class(timezone=UTC, executors={"default": executor})
+        now = datetime.now(UTC)
         for source in sources:
             if not source.enabled:
                 log.info("not scheduling %s: %s", source.name, source.disabled_reason)
@@ -86,6 +86,8 @@ class RefreshJobs:
         for name, accept_shrink in names:
             if name in self.refresher.registry.sources and self.scheduler is not None:
                 self.scheduler.add_job(
-                    self.refresher.run, args=[name], kwargs={"force": True, "accept_shrink": accept_shrink},
+                    self.refresher.run,
+                    args=[name],
+                    kwargs={"force": True, "accept_shrink": accept_shrink},
                     name=f"requested refresh {name}",
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -74,8 +75,12 @@ class SnapshotAgeCollector:
         self._service = service
 
     def collect(self):
-        age = GaugeMetricFamily("catalog_snapshot_age_seconds", "Seconds since the served live snapshot was fetched.", labels=["catalog"])
-        failures = GaugeMetricFamily("catalog_refresh_consecutive_failures", "Refresh failures in a row.", labels=["catalog"])
+        age = GaugeMetricFamily(
+            "catalog_snapshot_age_seconds", "Seconds since the served live snapshot was fetched.", labels=["catalog"]
+        )
+        failures = GaugeMetricFamily(
+            "catalog_refresh_consecutive_failures", "Refresh failures in a row.", labels=["catalog"]
+        )
         for name, report in self._service.status_report().items():
             if report["age_seconds"] is not None:
                 age.add_metric([name], report["age_seconds"])
@@ -96,8 +101,9 @@ class RequestMetrics:
         self._app = app
         self._metrics = metrics
         self._paths: frozenset[str] | None = None
-        self._counters: dict[tuple[str, str], object] = {}
-        self._timers: dict[str, object] = {}
+        # Label children (prometheus-client has no types for them).
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     def _endpoint(self, path: str) -> str:
         if self._paths is None:
@@ -135,4 +141,4 @@ def init_app(app: Flask) -> None:
     service.refresher.observers.append(metrics.observe_refresh)
     service.store.on_shared_error = lambda operation: metrics.redis_errors.labels(operation).inc()
     app.extensions["metrics"] = metrics
-    app.wsgi_app = RequestMetrics(app.wsgi_app, app, metrics)
+    app.wsgi_app = RequestMetrics(app.wsgi_app, app, metrics)  # type: ignore[method-assign]  # Flask's documented way to add middleware

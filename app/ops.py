@@ -21,9 +21,8 @@ def readyz() -> Response:
     """Ready whenever at least curated data can be served, which is always once started;
     the body says where the data would come from and whether Redis answers."""
     service = get_service()
-    if not service.store.shared:
-        redis_state = "not_configured"
-    else:
+    redis_state = "not_configured"
+    if service.store.shared:
         redis_state = "ok" if service.store.ping() else "unreachable"
     report = service.status_report(read_statuses=False)
     return jsonify(
@@ -31,8 +30,7 @@ def readyz() -> Response:
             "status": "ready",
             "redis": redis_state,
             "catalogs": {
-                name: {"source": entry["source"], "age_seconds": entry["age_seconds"]}
-                for name, entry in report.items()
+                name: {"source": entry["source"], "age_seconds": entry["age_seconds"]} for name, entry in report.items()
             },
         }
     )

@@ -36,7 +36,9 @@ RATE_LIMIT_CAP_SECONDS = 3600.0
 # confirm it (or an admin accepts it): a truncated upstream must not replace a good catalog.
 SHRINK_CONFIRM_SECONDS = 3600.0
 # Source kinds the embedding-model table knows ids of; the others' ids are Hugging Face names.
-EMBEDDING_TABLE_KINDS = frozenset({"openrouter", "openai", "gemini", "mistral", "ollama", "lmstudio", "llamacpp", "vllm"})
+EMBEDDING_TABLE_KINDS = frozenset(
+    {"openrouter", "openai", "gemini", "mistral", "ollama", "lmstudio", "llamacpp", "vllm"}
+)
 # Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
 MAX_TICK_SECONDS = 60.0
 
@@ -51,7 +53,9 @@ class RefreshResult:
     """What one run did, for logs, the CLI and tests."""
 
     source: str
-    outcome: str  # published | failed | rejected | fresh | locked | disabled | lost_lock | store_unavailable | abandoned
+    outcome: (
+        str  # published | failed | rejected | fresh | locked | disabled | lost_lock | store_unavailable | abandoned
+    )
     duration: float
     rows: int | None = None
     skipped: int | None = None
@@ -128,6 +132,9 @@ class Refresher:
             now = self._clock()
             if not force and not self._due(source, previous, now):
                 return self._finish(name, began, "fresh")
+            rows: int | None = None
+            skipped: int | None = None
+            message: str | None = None
             try:
                 fetched = source.fetch(previous)
                 self._check_shrink(source, fetched, previous, now, accept_shrink)
@@ -139,14 +146,15 @@ class Refresher:
                 redated, histories = self.lifecycle.redated(self.store, source, set(snapshots), self._clock())
                 snapshots.update(redated)
                 outcome = "failed" if isinstance(exc, UpstreamError) else "rejected"
-                rows = skipped = None
             else:
                 status = self._success_status(source, previous, now, began, fetched)
                 # History entries are stamped now, after the fetch, so that they are close to
                 # the moment they become visible (clients ask for changes since a time).
-                rows = {name: self._with_embedding_facts(name, source, found) for name, found in fetched.rows.items()}
-                snapshots, histories = self.lifecycle.published(self.store, source, rows, now, self._clock())
-                outcome, rows, skipped, message = "published", fetched.main_rows, fetched.skipped, None
+                completed = {
+                    name: self._with_embedding_facts(name, source, found) for name, found in fetched.rows.items()
+                }
+                snapshots, histories = self.lifecycle.published(self.store, source, completed, now, self._clock())
+                outcome, rows, skipped = "published", fetched.main_rows, fetched.skipped
             if self.stopping.is_set():
                 return self._finish(name, began, "abandoned", message="shutting down")
             if not self.store.publish(lock, snapshots, status, histories):
@@ -258,8 +266,15 @@ class Refresher:
         level = logging.WARNING if result.failed else logging.INFO
         if outcome in IDLE_OUTCOMES:
             level = logging.DEBUG
-        fields = {"event": "refresh", "source": source, "outcome": outcome, "rows": rows, "skipped": skipped,
-                  "duration_ms": round(result.duration * 1000, 1), "error": message if result.failed else None}
+        fields = {
+            "event": "refresh",
+            "source": source,
+            "outcome": outcome,
+            "rows": rows,
+            "skipped": skipped,
+            "duration_ms": round(result.duration * 1000, 1),
+            "error": message if result.failed else None,
+        }
         log.log(level, "refresh %s", result.describe(), extra=fields)
         for observer in self.observers:
             observer(result)

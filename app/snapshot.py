@@ -43,9 +43,7 @@ class Snapshot:
     @classmethod
     def from_data(cls, data: dict, fetched_at: float | None = None, removed: list[dict] | None = None) -> Snapshot:
         """Encode the `data` member of the success envelope (and the tombstones, if any)."""
-        body = json.dumps(
-            {"success": True, "data": data}, ensure_ascii=False, separators=(",", ":")
-        ).encode("utf-8")
+        body = json.dumps({"success": True, "data": data}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         removed_bytes = json.dumps(removed, ensure_ascii=False, separators=(",", ":")).encode() if removed else b""
         # The ETag depends on the bytes alone, so an unchanged catalog keeps its ETag; the
         # tombstones are served too (filtered answers are cached by this tag), so they count.

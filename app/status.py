@@ -52,9 +52,9 @@ class RefreshStatus:
                 continue
             if field.type in ("float | None",) and isinstance(value, (int, float)) and not isinstance(value, bool):
                 values[field.name] = float(value)
-            elif field.type in ("int", "int | None") and isinstance(value, int) and not isinstance(value, bool):
-                values[field.name] = value
-            elif field.type in ("str", "str | None") and isinstance(value, str):
+            elif (field.type in ("int", "int | None") and isinstance(value, int) and not isinstance(value, bool)) or (
+                field.type in ("str", "str | None") and isinstance(value, str)
+            ):
                 values[field.name] = value
         return cls(**values)
 

@@ -214,7 +214,7 @@ class RedisStore(ProcessStore):
         key = self._key("snapshot", name)
         try:
             etag = self._fast.hget(key, "etag")
-            if etag is None or (local is not None and etag.decode() == local.etag):
+            if etag is None or (local is not None and _text(etag) == local.etag):
                 self._mark_healthy()
                 return local
             fields = self._fast.hgetall(key)
@@ -222,7 +222,7 @@ class RedisStore(ProcessStore):
             self._mark_failing("read", exc)
             return local
         self._mark_healthy()
-        snapshot = _snapshot_from_fields(fields)
+        snapshot = _snapshot_from_fields(fields)  # type: ignore[arg-type]  # bytes: no decode_responses
         if snapshot is None:
             return local
         self._snapshots[name] = snapshot
@@ -277,14 +277,12 @@ class RedisStore(ProcessStore):
             self._mark_failing("read_status", exc)
             return super().read_statuses(names)
         self._mark_healthy()
-        return {name: RefreshStatus.from_json(raw, name) for name, raw in zip(names, raws)}
+        return {name: RefreshStatus.from_json(raw, name) for name, raw in zip(names, raws, strict=True)}
 
     def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
         lock = _new_lock(name, ttl_seconds)
         try:
-            taken = self._patient.set(
-                self._key("lock", name), lock.token, nx=True, px=int(ttl_seconds * 1000)
-            )
+            taken = self._patient.set(self._key("lock", name), lock.token, nx=True, px=int(ttl_seconds * 1000))
         except redis.RedisError as exc:
             self.on_shared_error("lock")
             raise StoreUnavailable(_redis_problem(exc)) from None
@@ -374,6 +372,11 @@ class RedisStore(ProcessStore):
         if self._failing:
             self._failing = False
             log.info("Redis answers again")
+
+
+def _text(value: bytes | str) -> str:
+    # Our clients answer bytes (no decode_responses); a str is taken as it is.
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _new_lock(name: str, ttl_seconds: float) -> RefreshLock:

@@ -62,7 +62,7 @@ def start_refresher(env: dict) -> subprocess.Popen:
 def spawn(command: list[str], env: dict) -> subprocess.Popen:
     """Start a project process whose output goes to a temporary file (see output_of)."""
     # Output goes to a file: a pipe nobody reads would fill up and block the server.
-    log = tempfile.TemporaryFile(mode="w+")
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - kept open with the process, read by output_of
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     process.log_file = log  # type: ignore[attr-defined]
     return process

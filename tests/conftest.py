@@ -81,8 +81,9 @@ def app(settings):
 @pytest.fixture
 def keyed_app(make_settings):
     """An app with an OpenRouter key, both upstreams at addresses requests-mock can answer."""
-    return create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
-                                    ollama_base_url=OLLAMA_BASE))
+    return create_app(
+        make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE, ollama_base_url=OLLAMA_BASE)
+    )
 
 
 @pytest.fixture

@@ -46,7 +46,10 @@ def test_all_embeddings_names_each_rows_source(requests_mock, keyed_app, auth_he
         {**row, "source": "openrouter"} for row in openrouter_rows
     ]
     assert {row["id"] for row in data["models"] if row["source"] == "ollama"} == {row["id"] for row in ollama_rows}
-    assert data["sources"] == {"openrouter": {"source": "api", "total": 34}, "ollama": {"source": "ollama", "total": len(ollama_rows)}}
+    assert data["sources"] == {
+        "openrouter": {"source": "api", "total": 34},
+        "ollama": {"source": "ollama", "total": len(ollama_rows)},
+    }
     again = client.get("/api/models/embeddings", headers={**auth_headers, "If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
     wanted = ollama_rows[0]["id"].split(":")[0]
@@ -68,5 +71,3 @@ def test_all_embeddings_follows_a_new_snapshot(requests_mock, keyed_app, auth_he
 def test_aggregates_need_a_token(client):
     assert client.get("/api/models").status_code == 401
     assert client.get("/api/models/embeddings").status_code == 401
-
-

@@ -64,10 +64,20 @@ def test_embeddings_without_key_are_curated(client, auth_headers):
         assert isinstance(row["dimensions"], int)
         assert row["cost_per_million"].startswith("$")
     small = next(row for row in data["models"] if row["id"] == "openai/text-embedding-3-small")
-    assert small == {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small", "provider": "OpenAI",
-                     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02", "is_free": False,
-                     "model_key": "openai/text-embedding-3-small", "supported_dimensions": [512, 1536],
-                     "first_seen_at": None, "is_new": False, "deprecated": False}
+    assert small == {
+        "id": "openai/text-embedding-3-small",
+        "name": "OpenAI Text Embedding 3 Small",
+        "provider": "OpenAI",
+        "dimensions": 1536,
+        "context": 8192,
+        "cost_per_million": "$0.02",
+        "is_free": False,
+        "model_key": "openai/text-embedding-3-small",
+        "supported_dimensions": [512, 1536],
+        "first_seen_at": None,
+        "is_new": False,
+        "deprecated": False,
+    }
 
 
 @pytest.mark.parametrize(("path", "count"), [("/api/models/openrouter", 23), ("/api/models/openrouter/embeddings", 21)])
@@ -79,8 +89,9 @@ def test_key_but_no_live_snapshot_is_curated_fallback(keyed_app, auth_headers, p
 
 @pytest.mark.parametrize("query", ["", "?q=e"], ids=["whole", "filtered"])
 @pytest.mark.parametrize("path", ["/api/models/openrouter", "/api/models/openrouter/embeddings"])
-@pytest.mark.parametrize(("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")],
-                         ids=["curated", "curated_fallback"])
+@pytest.mark.parametrize(
+    ("key", "source"), [(None, "curated"), (OPENROUTER_KEY, "curated_fallback")], ids=["curated", "curated_fallback"]
+)
 def test_curated_answers_carry_no_total(make_settings, auth_headers, key, source, path, query):
     """The contract: `total` is present only when `source` is "api"."""
     app = create_app(make_settings(openrouter_api_key=key))
@@ -90,17 +101,32 @@ def test_curated_answers_carry_no_total(make_settings, auth_headers, key, source
 
 
 def test_live_snapshot_is_served_as_api_with_total(keyed_app, auth_headers):
-    rows = [{"id": "openai/gpt-x", "name": "GPT X", "provider": "OpenAI", "context": 1000,
-             "pricing": {"prompt": "0.1", "completion": "0.2"}},
-            {"id": "anthropic/claude-y", "name": "Claude Y", "provider": "Anthropic", "context": 2000}]
+    rows = [
+        {
+            "id": "openai/gpt-x",
+            "name": "GPT X",
+            "provider": "OpenAI",
+            "context": 1000,
+            "pricing": {"prompt": "0.1", "completion": "0.2"},
+        },
+        {"id": "anthropic/claude-y", "name": "Claude Y", "provider": "Anthropic", "context": 2000},
+    ]
     publish(keyed_app, "openrouter", llm_snapshot(rows, "api", fetched_at=1.0))
     data = get_data(keyed_app.test_client(), "/api/models/openrouter", auth_headers)
     assert data == {"models": rows, "source": "api", "total": 2}
 
 
 def test_live_embeddings_snapshot_is_served_as_api(keyed_app, auth_headers):
-    rows = [{"id": "openai/text-embedding-3-small", "name": "Text Embedding 3 Small", "provider": "OpenAI",
-             "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02"}]
+    rows = [
+        {
+            "id": "openai/text-embedding-3-small",
+            "name": "Text Embedding 3 Small",
+            "provider": "OpenAI",
+            "dimensions": 1536,
+            "context": 8192,
+            "cost_per_million": "$0.02",
+        }
+    ]
     publish(keyed_app, "embeddings", llm_snapshot(rows, "api", fetched_at=1.0))
     data = get_data(keyed_app.test_client(), "/api/models/openrouter/embeddings", auth_headers)
     assert data["source"] == "api" and data["models"] == rows and data["total"] == 1
@@ -118,8 +144,16 @@ def test_ollama_before_first_poll_is_unreachable_with_error(client, auth_headers
 
 
 def test_ollama_snapshot_is_served(app, client, auth_headers):
-    rows = [{"id": "qwen2.5:1.5b", "name": "qwen2.5:1.5b", "parameter_size": "1.5B", "quantization": "Q4_K_M",
-             "family": "qwen2", "size_mb": 986}]
+    rows = [
+        {
+            "id": "qwen2.5:1.5b",
+            "name": "qwen2.5:1.5b",
+            "parameter_size": "1.5B",
+            "quantization": "Q4_K_M",
+            "family": "qwen2",
+            "size_mb": 986,
+        }
+    ]
     publish(app, "ollama", ollama_snapshot(rows, fetched_at=1.0))
     data = get_data(client, "/api/models/ollama", auth_headers)
     assert data == {"models": rows, "source": "ollama", "total": 1}
@@ -127,7 +161,9 @@ def test_ollama_snapshot_is_served(app, client, auth_headers):
 
 
 def test_ollama_unreachable_snapshot_is_served(app, client, auth_headers):
-    publish(app, "ollama", ollama_unreachable_snapshot("cannot connect to Ollama at localhost:11434 (connection refused)"))
+    publish(
+        app, "ollama", ollama_unreachable_snapshot("cannot connect to Ollama at localhost:11434 (connection refused)")
+    )
     data = get_data(client, "/api/models/ollama", auth_headers)
     assert data["source"] == "ollama_unreachable"
     assert data["models"] == [] and data["total"] == 0
@@ -169,8 +205,10 @@ def test_wrong_method_is_json_405_with_allow(client, auth_headers, method):
     response = getattr(client, method)("/api/models/openrouter", headers=auth_headers)
     assert response.status_code == 405
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"success": False, "error": {"code": "method_not_allowed",
-                                                               "message": response.get_json()["error"]["message"]}}
+    assert response.get_json() == {
+        "success": False,
+        "error": {"code": "method_not_allowed", "message": response.get_json()["error"]["message"]},
+    }
     assert "GET" in response.headers["Allow"]
 
 

@@ -31,7 +31,10 @@ BAD_TOKENS = {
     "wrong_signature": (lambda: make_token(secret="another-secret-that-is-long-enough-123456"), "invalid_token"),
     "tampered_payload": (lambda: _tamper(make_token()), "invalid_token"),
     "alg_none": (unsigned_token, "invalid_token"),
-    "hs512": (lambda: pyjwt.encode({"sub": "u", "exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS512"), "invalid_token"),
+    "hs512": (
+        lambda: pyjwt.encode({"sub": "u", "exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS512"),
+        "invalid_token",
+    ),
     "expired": (lambda: make_token(exp=int(time.time()) - 60), "token_expired"),
     "no_exp": (lambda: make_token(exp=None), "missing_exp"),
     "no_sub": (lambda: make_token(sub=None), "invalid_token"),
@@ -127,6 +130,8 @@ def test_cli_token_with_extra_claims_can_refresh(runner, client):
     assert result.exit_code == 0
     token = result.output.strip()
     assert pyjwt.decode(token, JWT_SECRET, algorithms=["HS256"])["role"] == "admin"
-    response = client.post("/api/models/refresh", json={"source": "ollama"}, headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/api/models/refresh", json={"source": "ollama"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 202
     assert runner.invoke(args=["models", "token", "ops", "--claim", "role"]).exit_code != 0

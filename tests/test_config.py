@@ -157,13 +157,20 @@ def test_bad_redis_topologies_stop_start_up_named(env, named):
 def test_redis_passwords_are_secrets_and_stay_out_of_repr_and_errors():
     url = "redis://app:p%40ss-hunter2@mymaster/0"
     settings = Settings.from_env(
-        {"JWT_SECRET_KEY": SECRET, "REDIS_URL": url, "REDIS_SENTINELS": "s:26379", "REDIS_SENTINEL_PASSWORD": "s3cr3t-s"}
+        {
+            "JWT_SECRET_KEY": SECRET,
+            "REDIS_URL": url,
+            "REDIS_SENTINELS": "s:26379",
+            "REDIS_SENTINEL_PASSWORD": "s3cr3t-s",
+        }
     )
     # Masked in logs as written in the URL and as decoded.
     assert {"p%40ss-hunter2", "p@ss-hunter2", "s3cr3t-s"} <= set(settings.secrets)
     assert "hunter2" not in repr(settings) and "s3cr3t-s" not in repr(settings)
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"JWT_SECRET_KEY": SECRET, "REDIS_URL": url.replace("redis:", "unix:"), "REDIS_SENTINELS": "s:1"})
+        Settings.from_env(
+            {"JWT_SECRET_KEY": SECRET, "REDIS_URL": url.replace("redis:", "unix:"), "REDIS_SENTINELS": "s:1"}
+        )
     assert "hunter2" not in str(caught.value)
 
 

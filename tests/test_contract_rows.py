@@ -17,18 +17,41 @@ from tests.support.secrets import OLLAMA_BASE, OPENROUTER_KEY
 
 # Copied from the contract's examples, field for field.
 CONTRACT_LLM_ROWS = [
-    {"id": "openai/gpt-4o-mini", "name": "GPT-4o Mini", "provider": "OpenAI", "context": 128000,
-     "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}},
+    {
+        "id": "openai/gpt-4o-mini",
+        "name": "GPT-4o Mini",
+        "provider": "OpenAI",
+        "context": 128000,
+        "pricing": {"prompt": "0.00000015", "completion": "0.0000006"},
+    },
     {"id": "anthropic/claude-sonnet-4", "name": "Claude Sonnet 4", "provider": "Anthropic", "context": 200000},
 ]
 CONTRACT_EMBEDDING_ROWS = [
-    {"id": "openai/text-embedding-3-small", "name": "OpenAI Text Embedding 3 Small", "provider": "OpenAI",
-     "dimensions": 1536, "context": 8192, "cost_per_million": "$0.02"},
-    {"id": "baai/bge-m3", "name": "BGE-M3 (Multilingual)", "provider": "BAAI", "dimensions": 1024, "context": 8192,
-     "cost_per_million": "$0.01"},
+    {
+        "id": "openai/text-embedding-3-small",
+        "name": "OpenAI Text Embedding 3 Small",
+        "provider": "OpenAI",
+        "dimensions": 1536,
+        "context": 8192,
+        "cost_per_million": "$0.02",
+    },
+    {
+        "id": "baai/bge-m3",
+        "name": "BGE-M3 (Multilingual)",
+        "provider": "BAAI",
+        "dimensions": 1024,
+        "context": 8192,
+        "cost_per_million": "$0.01",
+    },
 ]
-CONTRACT_OLLAMA_ROW = {"id": "qwen2.5:1.5b", "name": "qwen2.5:1.5b", "parameter_size": "1.5B",
-                       "quantization": "Q4_K_M", "family": "qwen2", "size_mb": 986}
+CONTRACT_OLLAMA_ROW = {
+    "id": "qwen2.5:1.5b",
+    "name": "qwen2.5:1.5b",
+    "parameter_size": "1.5B",
+    "quantization": "Q4_K_M",
+    "family": "qwen2",
+    "size_mb": 986,
+}
 # The optional fields beyond the contract that embedding rows carry (openapi.yaml): price,
 # the lifecycle (docs/lifecycle.md) and the embedding facts (docs/embedding-models.md).
 LIFECYCLE_EXTRAS = {"first_seen_at", "is_new", "deprecated"}
@@ -62,9 +85,19 @@ def test_curated_rows_the_contract_shows_are_served_as_it_shows_them(make_settin
 def test_the_contract_ollama_row_is_served_as_it_shows_it(requests_mock, make_settings, auth_headers):
     # /api/tags as an Ollama server reports the model the contract shows (no capabilities: an
     # older server), and no /api/show answer: the row carries the contract's fields alone.
-    entry = {"name": "qwen2.5:1.5b", "model": "qwen2.5:1.5b", "size": 986061892, "digest": "a" * 64,
-             "details": {"format": "gguf", "family": "qwen2", "families": ["qwen2"], "parameter_size": "1.5B",
-                         "quantization_level": "Q4_K_M"}}
+    entry = {
+        "name": "qwen2.5:1.5b",
+        "model": "qwen2.5:1.5b",
+        "size": 986061892,
+        "digest": "a" * 64,
+        "details": {
+            "format": "gguf",
+            "family": "qwen2",
+            "families": ["qwen2"],
+            "parameter_size": "1.5B",
+            "quantization_level": "Q4_K_M",
+        },
+    }
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", text=json.dumps({"models": [entry]}))
     requests_mock.post(f"{OLLAMA_BASE}/api/show", status_code=404)
     app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))

@@ -66,14 +66,18 @@ def test_every_answer_to_an_allowed_origin_carries_cors_headers(cors_client, kin
 
 
 def test_an_answer_to_another_origin_has_no_permission(cors_client):
-    response = cors_client.get(PATH, headers={"Origin": "https://evil.example", "Authorization": f"Bearer {make_token()}"})
+    response = cors_client.get(
+        PATH, headers={"Origin": "https://evil.example", "Authorization": f"Bearer {make_token()}"}
+    )
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
 def test_any_origin(make_settings):
     client = create_app(make_settings(cors_origins=("*",))).test_client()
-    response = client.get(PATH, headers={"Origin": "https://anything.example", "Authorization": f"Bearer {make_token()}"})
+    response = client.get(
+        PATH, headers={"Origin": "https://anything.example", "Authorization": f"Bearer {make_token()}"}
+    )
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in response.headers
 
@@ -86,8 +90,12 @@ def test_without_cors_origins_no_cors_headers_are_sent(client):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("", ()), ("http://localhost:5173", ("http://localhost:5173",)),
-     ("https://a.example, http://localhost:5173/", ("https://a.example", "http://localhost:5173")), ("*", ("*",))],
+    [
+        ("", ()),
+        ("http://localhost:5173", ("http://localhost:5173",)),
+        ("https://a.example, http://localhost:5173/", ("https://a.example", "http://localhost:5173")),
+        ("*", ("*",)),
+    ],
 )
 def test_cors_origins_setting(value, expected):
     assert Settings.from_env({"JWT_SECRET_KEY": JWT_SECRET, "CORS_ORIGINS": value}).cors_origins == expected

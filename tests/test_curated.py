@@ -49,15 +49,42 @@ def write_llms(directory, entries: str) -> None:
     ("entry", "problem"),
     [
         ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    source: test\n", "missing context"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 1M\n    source: test\n", "'context' must be a positive integer"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: -5\n    source: test\n", "'context' must be a positive integer"),
-        ("  - id: acme/bad\n    name: ''\n    provider: Acme\n    context: 5\n    source: test\n", "'name' must be a non-empty string"),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 1M\n    source: test\n",
+            "'context' must be a positive integer",
+        ),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: -5\n    source: test\n",
+            "'context' must be a positive integer",
+        ),
+        (
+            "  - id: acme/bad\n    name: ''\n    provider: Acme\n    context: 5\n    source: test\n",
+            "'name' must be a non-empty string",
+        ),
         ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n", "missing source"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n    contxt: 5\n", "unknown field contxt"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n    pricing: {prompt: 0.1, completion: '0.2'}\n", "'pricing.prompt' must be a quoted decimal string"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n    pricing: {prompt: 'free', completion: '0.2'}\n", "'pricing.prompt' is not a decimal"),
-        ("  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n    pricing: {prompt: '0.1'}\n", "'pricing' must be a mapping"),
-        ("  - id: nobody\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n", "'id' must look like author/model"),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n    contxt: 5\n",
+            "unknown field contxt",
+        ),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n"
+            "    pricing: {prompt: 0.1, completion: '0.2'}\n",
+            "'pricing.prompt' must be a quoted decimal string",
+        ),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n"
+            "    pricing: {prompt: 'free', completion: '0.2'}\n",
+            "'pricing.prompt' is not a decimal",
+        ),
+        (
+            "  - id: acme/bad\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n"
+            "    pricing: {prompt: '0.1'}\n",
+            "'pricing' must be a mapping",
+        ),
+        (
+            "  - id: nobody\n    name: Bad\n    provider: Acme\n    context: 5\n    source: t\n",
+            "'id' must look like author/model",
+        ),
         ("  - just a string\n", "must be a mapping"),
         (GOOD_LLM, "duplicate id"),
     ],
@@ -73,7 +100,9 @@ def test_bad_llm_entry_is_refused_with_file_and_entry_named(curated_dir, entry, 
 
 
 def test_entry_label_names_the_model_id(curated_dir):
-    write_llms(curated_dir, GOOD_LLM + "  - id: acme/model-2\n    name: M\n    provider: A\n    context: 0\n    source: t\n")
+    write_llms(
+        curated_dir, GOOD_LLM + "  - id: acme/model-2\n    name: M\n    provider: A\n    context: 0\n    source: t\n"
+    )
     with pytest.raises(CuratedDataError, match=r"entry 2 \(acme/model-2\)"):
         load_curated(curated_dir)
 
@@ -88,7 +117,11 @@ def test_entry_label_names_the_model_id(curated_dir):
 )
 def test_bad_embedding_entry_is_refused(curated_dir, field, value, problem):
     text = (curated_dir / EMBEDDING_FILE).read_text()
-    original = {"cost_per_million": 'cost_per_million: "$0.02"', "dimensions": "dimensions: 1536", "context": "context: 8192"}[field]
+    original = {
+        "cost_per_million": 'cost_per_million: "$0.02"',
+        "dimensions": "dimensions: 1536",
+        "context": "context: 8192",
+    }[field]
     assert original in text
     (curated_dir / EMBEDDING_FILE).write_text(text.replace(original, f"{field}: {value}", 1))
     with pytest.raises(CuratedDataError) as caught:

@@ -30,12 +30,15 @@ def compose() -> dict:
 
 
 def test_config_reads_every_design_variable():
-    assert DESIGN_VARIABLES <= variables_read_by_config()
+    assert variables_read_by_config() >= DESIGN_VARIABLES
 
 
 def test_env_example_lists_every_variable_once():
-    names = [line.split("=", 1)[0] for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
-             if line and not line.startswith("#")]
+    names = [
+        line.split("=", 1)[0]
+        for line in (PROJECT_ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert len(names) == len(set(names))
     assert set(names) == variables_read_by_config()
 
@@ -113,11 +116,20 @@ def access_line(logger_class) -> str:
     logger = logger_class(config)
     written = []
     logger.access_log.info = written.append
-    environ = {"REMOTE_ADDR": "127.0.0.1", "REQUEST_METHOD": "GET", "PATH_INFO": "/api/models/openrouter",
-               "QUERY_STRING": "token=secret", "RAW_URI": "/api/models/openrouter?token=secret",
-               "HTTP_AUTHORIZATION": "Bearer secret-token"}
+    environ = {
+        "REMOTE_ADDR": "127.0.0.1",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/models/openrouter",
+        "QUERY_STRING": "token=secret",
+        "RAW_URI": "/api/models/openrouter?token=secret",
+        "HTTP_AUTHORIZATION": "Bearer secret-token",
+    }
     response = SimpleNamespace(status="200 OK", sent=512, headers=[])
-    logger.access(response, SimpleNamespace(headers=[("Authorization", "Bearer secret-token")]), environ,
-                  timedelta(milliseconds=12.4))
+    logger.access(
+        response,
+        SimpleNamespace(headers=[("Authorization", "Bearer secret-token")]),
+        environ,
+        timedelta(milliseconds=12.4),
+    )
     assert len(written) == 1
     return written[0]

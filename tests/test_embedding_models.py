@@ -27,8 +27,7 @@ def recorded_embedding_rows() -> list[dict]:
     return [
         row
         for row in rows
-        if "embeddings" in (row.get("architecture") or {}).get("output_modalities", [])
-        and "/" in row.get("id", "")
+        if "embeddings" in (row.get("architecture") or {}).get("output_modalities", []) and "/" in row.get("id", "")
     ]
 
 
@@ -73,7 +72,8 @@ def test_table_agrees_with_the_curated_openrouter_list():
 
 def test_every_source_key_is_explained_in_the_file_header(models):
     header = "\n".join(
-        line for line in (CURATED / EMBEDDING_MODELS_FILE).read_text(encoding="utf-8").splitlines()
+        line
+        for line in (CURATED / EMBEDDING_MODELS_FILE).read_text(encoding="utf-8").splitlines()
         if line.startswith("#")
     )
     keys = {source for model in models for source in model.sources if re.fullmatch(r"[A-Z0-9-]+", source)}
@@ -225,31 +225,101 @@ def entry(body: str, key: str = "acme/embed-2") -> str:
         (entry("    ids: {openai: [x]}\n    sources: [t]\n"), "missing dimensions"),
         (entry("    dimensions: 5\n    ids: {openai: [x]}\n"), "missing sources"),
         (entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: [t]\n    dims: 5\n"), "unknown field dims"),
-        (entry("    dimensions: 0\n    ids: {openai: [x]}\n    sources: [t]\n"), "'dimensions' must be a positive integer or null"),
-        (entry("    dimensions: '768'\n    ids: {openai: [x]}\n    sources: [t]\n"), "'dimensions' must be a positive integer or null"),
-        (entry("    dimensions: true\n    ids: {openai: [x]}\n    sources: [t]\n"), "'dimensions' must be a positive integer or null"),
-        (entry("    dimensions: 768\n    supported_dimensions: [512, 256, 768]\n    ids: {openai: [x]}\n    sources: [t]\n"), "ascending order"),
-        (entry("    dimensions: 768\n    supported_dimensions: [256, 256, 768]\n    ids: {openai: [x]}\n    sources: [t]\n"), "ascending order"),
-        (entry("    dimensions: 768\n    supported_dimensions: [0, 768]\n    ids: {openai: [x]}\n    sources: [t]\n"), "list of positive integers"),
-        (entry("    dimensions: 768\n    supported_dimensions: []\n    ids: {openai: [x]}\n    sources: [t]\n"), "non-empty list of positive integers"),
-        (entry("    dimensions: 768\n    supported_dimensions: [256, 512]\n    ids: {openai: [x]}\n    sources: [t]\n"), "must include 'dimensions' (768)"),
-        (entry("    dimensions: null\n    supported_dimensions: [256]\n    ids: {openai: [x]}\n    sources: [t]\n"), "needs a known 'dimensions'"),
+        (
+            entry("    dimensions: 0\n    ids: {openai: [x]}\n    sources: [t]\n"),
+            "'dimensions' must be a positive integer or null",
+        ),
+        (
+            entry("    dimensions: '768'\n    ids: {openai: [x]}\n    sources: [t]\n"),
+            "'dimensions' must be a positive integer or null",
+        ),
+        (
+            entry("    dimensions: true\n    ids: {openai: [x]}\n    sources: [t]\n"),
+            "'dimensions' must be a positive integer or null",
+        ),
+        (
+            entry(
+                "    dimensions: 768\n    supported_dimensions: [512, 256, 768]\n"
+                "    ids: {openai: [x]}\n    sources: [t]\n"
+            ),
+            "ascending order",
+        ),
+        (
+            entry(
+                "    dimensions: 768\n    supported_dimensions: [256, 256, 768]\n"
+                "    ids: {openai: [x]}\n    sources: [t]\n"
+            ),
+            "ascending order",
+        ),
+        (
+            entry(
+                "    dimensions: 768\n    supported_dimensions: [0, 768]\n    ids: {openai: [x]}\n    sources: [t]\n"
+            ),
+            "list of positive integers",
+        ),
+        (
+            entry("    dimensions: 768\n    supported_dimensions: []\n    ids: {openai: [x]}\n    sources: [t]\n"),
+            "non-empty list of positive integers",
+        ),
+        (
+            entry(
+                "    dimensions: 768\n    supported_dimensions: [256, 512]\n    ids: {openai: [x]}\n    sources: [t]\n"
+            ),
+            "must include 'dimensions' (768)",
+        ),
+        (
+            entry("    dimensions: null\n    supported_dimensions: [256]\n    ids: {openai: [x]}\n    sources: [t]\n"),
+            "needs a known 'dimensions'",
+        ),
         (entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: []\n"), "'sources' must be a non-empty list"),
-        (entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: ['  ']\n"), "'sources' must be a non-empty list"),
+        (
+            entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: ['  ']\n"),
+            "'sources' must be a non-empty list",
+        ),
         (entry("    dimensions: 5\n    ids: {}\n    sources: [t]\n"), "'ids' must be a non-empty mapping"),
         (entry("    dimensions: 5\n    ids: {cohere: [x]}\n    sources: [t]\n"), "unknown source kind cohere"),
-        (entry("    dimensions: 5\n    ids: {openai: []}\n    sources: [t]\n"), "'ids.openai' must be a non-empty list"),
-        (entry("    dimensions: 5\n    ids: {openrouter: [embed-2]}\n    sources: [t]\n"), "'ids.openrouter' has a malformed id 'embed-2'"),
-        (entry("    dimensions: 5\n    ids: {openrouter: ['acme/embed-2:free']}\n    sources: [t]\n"), "malformed id 'acme/embed-2:free'"),
-        (entry("    dimensions: 5\n    ids: {ollama: ['Bad Name']}\n    sources: [t]\n"), "'ids.ollama' has a malformed id"),
-        (entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: [t]\n", key="nobody"), "'key' must look like maker/model"),
+        (
+            entry("    dimensions: 5\n    ids: {openai: []}\n    sources: [t]\n"),
+            "'ids.openai' must be a non-empty list",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {openrouter: [embed-2]}\n    sources: [t]\n"),
+            "'ids.openrouter' has a malformed id 'embed-2'",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {openrouter: ['acme/embed-2:free']}\n    sources: [t]\n"),
+            "malformed id 'acme/embed-2:free'",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {ollama: ['Bad Name']}\n    sources: [t]\n"),
+            "'ids.ollama' has a malformed id",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: [t]\n", key="nobody"),
+            "'key' must look like maker/model",
+        ),
         ("  - just a string\n", "must be a mapping"),
         # Checks across entries: one key, and one owner per id and source kind.
-        (entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: [t]\n", key="ACME/Embed-1"), "duplicate key 'ACME/Embed-1'"),
-        (entry("    dimensions: 5\n    ids: {openrouter: [ACME/embed-1]}\n    sources: [t]\n"), "ids.openrouter 'ACME/embed-1' is already an id of acme/embed-1"),
-        (entry("    dimensions: 5\n    ids: {huggingface: [acme/embed-1-GGUF]}\n    sources: [t]\n"), "ids.huggingface 'acme/embed-1-GGUF' is already an id of acme/embed-1"),
-        (entry("    dimensions: 5\n    ids: {ollama: ['acme-embed:large']}\n    sources: [t]\n"), "'acme-embed' already names every tag of acme/embed-1"),
-        (entry("    dimensions: 5\n    ids: {ollama: [acme-embed]}\n    sources: [t]\n"), "ids.ollama 'acme-embed' is already an id of acme/embed-1"),
+        (
+            entry("    dimensions: 5\n    ids: {openai: [x]}\n    sources: [t]\n", key="ACME/Embed-1"),
+            "duplicate key 'ACME/Embed-1'",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {openrouter: [ACME/embed-1]}\n    sources: [t]\n"),
+            "ids.openrouter 'ACME/embed-1' is already an id of acme/embed-1",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {huggingface: [acme/embed-1-GGUF]}\n    sources: [t]\n"),
+            "ids.huggingface 'acme/embed-1-GGUF' is already an id of acme/embed-1",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {ollama: ['acme-embed:large']}\n    sources: [t]\n"),
+            "'acme-embed' already names every tag of acme/embed-1",
+        ),
+        (
+            entry("    dimensions: 5\n    ids: {ollama: [acme-embed]}\n    sources: [t]\n"),
+            "ids.ollama 'acme-embed' is already an id of acme/embed-1",
+        ),
     ],
 )
 def test_bad_entry_is_refused_with_file_and_entry_named(tmp_path, second, problem):
@@ -277,7 +347,9 @@ def test_a_tag_then_a_bare_claim_of_the_same_ollama_name_is_refused(tmp_path):
 
 
 def test_tags_of_one_ollama_name_may_belong_to_different_weights(tmp_path):
-    small = entry("    dimensions: 384\n    ids: {ollama: ['acme:small', 'acme:latest']}\n    sources: [t]\n", key="acme/small")
+    small = entry(
+        "    dimensions: 384\n    ids: {ollama: ['acme:small', 'acme:latest']}\n    sources: [t]\n", key="acme/small"
+    )
     large = entry("    dimensions: 1024\n    ids: {ollama: ['acme:large']}\n    sources: [t]\n", key="acme/large")
     write_table(tmp_path, small + large)
     table = load_embedding_models(tmp_path)

@@ -30,7 +30,11 @@ def serve_recordings(upstream) -> None:
 
 
 def service_env(upstream, **extra) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "REDIS_", "OPENROUTER_", "OLLAMA_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "REDIS_", "OPENROUTER_", "OLLAMA_"))
+    }
     env.update(
         JWT_SECRET_KEY=JWT_SECRET,
         OPENROUTER_API_KEY=OPENROUTER_KEY,
@@ -47,8 +51,11 @@ def test_refresh_command_publishes_into_redis_and_the_api_serves_it(upstream, re
     serve_recordings(upstream)
     completed = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "models", "refresh"],
-        cwd=PROJECT_ROOT, env=service_env(upstream, REDIS_URL=redis_url),
-        capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        env=service_env(upstream, REDIS_URL=redis_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
@@ -72,11 +79,20 @@ def test_refresh_command_publishes_into_redis_and_the_api_serves_it(upstream, re
     assert (embeddings["source"], embeddings["total"]) == ("api", 34)
     ollama = client.get("/api/models/ollama", headers=headers).get_json()["data"]
     assert ollama["source"] == "ollama"
-    assert [row["name"] for row in ollama["models"]] == ["gemma4:e4b", "mistral-small:24b", "qwen3.6:27b", "qwen3.6:latest"]
+    assert [row["name"] for row in ollama["models"]] == [
+        "gemma4:e4b",
+        "mistral-small:24b",
+        "qwen3.6:27b",
+        "qwen3.6:latest",
+    ]
 
     status = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "models", "status"],
-        cwd=PROJECT_ROOT, env=service_env(upstream, REDIS_URL=redis_url), capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        env=service_env(upstream, REDIS_URL=redis_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert status.returncode == 0
     rows = {json.loads(line)["source"]: json.loads(line)["rows"] for line in status.stdout.splitlines()}
@@ -90,8 +106,11 @@ def test_embedded_run_serves_curated_at_once_and_live_data_after_the_first_refre
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
-        cwd=PROJECT_ROOT, env=service_env(upstream, PORT=str(port)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=PROJECT_ROOT,
+        env=service_env(upstream, PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}/api/models"
     headers = {"Authorization": f"Bearer {make_token()}"}
@@ -160,8 +179,12 @@ def test_creating_the_app_starts_no_scheduler(app):
 def test_wsgi_refuses_to_start_without_a_proper_secret(env):
     clean = {key: value for key, value in os.environ.items() if key not in ("JWT_SECRET_KEY", "APP_ENV")}
     completed = subprocess.run(
-        [sys.executable, "-c", "import wsgi"], cwd=PROJECT_ROOT, env={**clean, **env},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", "import wsgi"],
+        cwd=PROJECT_ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert completed.returncode != 0
     assert "JWT_SECRET_KEY" in completed.stderr

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -62,13 +63,15 @@ class Clock:
 
 
 def make_app(make_settings, upstream_url: str, **overrides):
-    settings = make_settings(**{
-        "openrouter_api_key": OPENROUTER_KEY,
-        "openrouter_base_url": f"{upstream_url}/api/v1",
-        "ollama_base_url": upstream_url,
-        "upstream_timeout_seconds": TIMEOUT,
-        **overrides,
-    })
+    settings = make_settings(
+        **{
+            "openrouter_api_key": OPENROUTER_KEY,
+            "openrouter_base_url": f"{upstream_url}/api/v1",
+            "ollama_base_url": upstream_url,
+            "upstream_timeout_seconds": TIMEOUT,
+            **overrides,
+        }
+    )
     return create_app(settings)
 
 
@@ -106,7 +109,11 @@ def test_f01_slow_upstream_ends_by_the_deadline_and_keeps_the_snapshot(good_app,
         app = make_app(make_settings, unaccepting.url)
         store = app.extensions["catalog_service"].store
         lock = store.acquire_lock("openrouter", 10)
-        store.publish(lock, {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")}, RefreshStatus("openrouter", rows=414))
+        store.publish(
+            lock,
+            {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")},
+            RefreshStatus("openrouter", rows=414),
+        )
         store.release_lock(lock)
     else:
         upstream.routes[("GET", MODELS)].mode = fault
@@ -152,7 +159,10 @@ def test_f02_5xx_retries_are_jittered_and_bounded_per_interval(requests_mock, ma
     app = create_app(settings)
     refresher = app.extensions["catalog_service"].refresher
     refresher._clock = clock
-    interval, tick = refresher.registry.sources["openrouter"].interval_seconds, refresher.tick(refresher.registry.sources["openrouter"])
+    interval, tick = (
+        refresher.registry.sources["openrouter"].interval_seconds,
+        refresher.tick(refresher.registry.sources["openrouter"]),
+    )
     call_times = []
     for _ in range(int(10 * interval / tick)):  # the scheduler's ticks over ten intervals
         calls = route.call_count
@@ -160,7 +170,7 @@ def test_f02_5xx_retries_are_jittered_and_bounded_per_interval(requests_mock, ma
         if route.call_count > calls:
             call_times.append(clock.now)
         clock.now += tick
-    gaps = [b - a for a, b in zip(call_times, call_times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(call_times)]
     assert min(gaps) >= tick and max(gaps) <= interval + tick
     # Doubling from one tick to the interval, then once per interval: far fewer calls than ticks.
     assert len(call_times) <= 10 + 5
@@ -220,7 +230,9 @@ def test_f03_every_process_honours_retry_after_through_redis(upstream, redis_url
         (b'["SECRET-BODY-MARKER"]', "application/json", 'expected a JSON object with a "data" list'),
     ],
 )
-def test_f04_bad_answers_are_rejected_kept_and_logged_without_body(good_app, upstream, caplog, body, content_type, expected):
+def test_f04_bad_answers_are_rejected_kept_and_logged_without_body(
+    good_app, upstream, caplog, body, content_type, expected
+):
     before = served_body(good_app)
     if expected == "not JSON":
         expected = f"not JSON ({content_type}, {len(body)} bytes)"
@@ -385,14 +397,22 @@ def test_f10_network_failures(good_app, upstream, requests_mock, make_settings, 
         app = make_app(make_settings, base)
         store = app.extensions["catalog_service"].store
         lock = store.acquire_lock("openrouter", 10)
-        store.publish(lock, {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")}, RefreshStatus("openrouter", rows=414))
+        store.publish(
+            lock,
+            {"openrouter": good_app.extensions["catalog_service"].store.read("openrouter")},
+            RefreshStatus("openrouter", rows=414),
+        )
         store.release_lock(lock)
     expected = {"refused": "connection refused", "dns": "host name not resolved", "reset": "connection reset"}[fault]
     llm_result = refresh(app, "openrouter")
     assert llm_result.outcome == "failed" and expected in llm_result.message
     assert served_body(app) == before_llms
     refresh(app, "ollama")
-    data = app.test_client().get("/api/models/ollama", headers={"Authorization": f"Bearer {make_token()}"}).get_json()["data"]
+    data = (
+        app.test_client()
+        .get("/api/models/ollama", headers={"Authorization": f"Bearer {make_token()}"})
+        .get_json()["data"]
+    )
     assert data["source"] == "ollama_unreachable" and data["models"] == []
     assert expected in data["error"]
     assert len(data["error"]) < 120 and "Traceback" not in data["error"] and "hunter2" not in data["error"]
@@ -408,7 +428,11 @@ def test_f11_redis_down_at_start(upstream, make_settings, redis_server):
     response = app.test_client().get("/api/models/openrouter", headers={"Authorization": f"Bearer {make_token()}"})
     assert response.status_code == 200 and response.get_json()["data"]["source"] == "curated_fallback"
     # Without the store there is no lock: the refresher waits instead of hammering upstreams.
-    outcomes = {refresh(app, catalog, force=False).outcome for catalog in ("openrouter", "embeddings", "ollama") for _ in range(3)}
+    outcomes = {
+        refresh(app, catalog, force=False).outcome
+        for catalog in ("openrouter", "embeddings", "ollama")
+        for _ in range(3)
+    }
     assert outcomes == {"store_unavailable"}
     assert upstream.calls == []
 
@@ -416,8 +440,9 @@ def test_f11_redis_down_at_start(upstream, make_settings, redis_server):
 def test_f11_a_redis_that_never_answers_costs_a_request_one_short_timeout(make_settings):
     silent = UnacceptingPort()  # connecting to it hangs: the SYN is never answered
     try:
-        app = create_app(make_settings(redis_url=f"redis://127.0.0.1:{silent.port}/0",
-                                       openrouter_api_key=OPENROUTER_KEY))
+        app = create_app(
+            make_settings(redis_url=f"redis://127.0.0.1:{silent.port}/0", openrouter_api_key=OPENROUTER_KEY)
+        )
         started = time.monotonic()
         response = app.test_client().get("/api/models/openrouter", headers={"Authorization": f"Bearer {make_token()}"})
         elapsed = time.monotonic() - started
@@ -520,7 +545,9 @@ def test_f14_redis_hung_requests_answer_after_one_short_timeout(upstream, redis_
     url = f"http://127.0.0.1:{port}/api/models/ollama"
     headers = {"Authorization": f"Bearer {make_token()}"}
     try:
-        assert wait_until(lambda: requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "ollama", 15)
+        assert wait_until(
+            lambda: requests.get(url, headers=headers, timeout=2).json()["data"]["source"] == "ollama", 15
+        )
         redis_server.pause()
         slowest = 0.0
         for _ in range(40):
@@ -603,8 +630,13 @@ FAR_BACK = -(RATE_LIMIT_CAP_SECONDS + 2 * 300.0)
 def test_f16_clock_jumps_cause_one_refresh_then_one_per_interval(requests_mock, make_settings, jump, first_call_after):
     clock = Clock()
     route = requests_mock.get("http://or.test/api/v1/models", content=fixture_bytes("openrouter/models.json"))
-    app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url="http://or.test/api/v1",
-                                   openrouter_refresh_seconds=300))
+    app = create_app(
+        make_settings(
+            openrouter_api_key=OPENROUTER_KEY,
+            openrouter_base_url="http://or.test/api/v1",
+            openrouter_refresh_seconds=300,
+        )
+    )
     refresher = app.extensions["catalog_service"].refresher
     refresher._clock = clock
     source = refresher.registry.sources["openrouter"]
@@ -632,7 +664,11 @@ def test_f16_clock_jumps_cause_one_refresh_then_one_per_interval(requests_mock, 
 def test_f16_ages_are_never_negative(app, auth_headers):
     store = app.extensions["catalog_service"].store
     lock = store.acquire_lock("ollama", 10)
-    store.publish(lock, {"ollama": ollama_snapshot([], fetched_at=time.time() + 600)}, RefreshStatus("ollama", last_success=time.time() + 600))
+    store.publish(
+        lock,
+        {"ollama": ollama_snapshot([], fetched_at=time.time() + 600)},
+        RefreshStatus("ollama", last_success=time.time() + 600),
+    )
     store.release_lock(lock)
     report = app.test_client().get("/api/models/status", headers=auth_headers).get_json()["data"]["catalogs"]
     assert report["ollama"]["age_seconds"] == 0
@@ -653,13 +689,16 @@ def test_f19_huge_headers_and_long_urls_are_refused_by_the_server_and_workers_su
     server = start_gunicorn(port, catalog_env(upstream, redis_url, 2.0))
     workers = {worker.pid for worker in psutil.Process(server.pid).children()}
     try:
+
         def raw(request: bytes) -> int:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
                 sock.sendall(request)
                 return int(sock.recv(64).split(b" ")[1])
 
         huge_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
-        many_headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n"
+        many_headers = (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n"
+        )
         long_url = b"GET /healthz?" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
         # gunicorn answers before the app with the most precise 4xx: 431 for headers, 414 for URLs.
         assert raw(huge_header) in (400, 431)
@@ -735,11 +774,17 @@ def test_f21_the_suite_wide_check_fails_a_test_that_logs_a_secret(tmp_path):
     report = tmp_path / "report.xml"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={report}", "test_planted.py"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     errors = {}  # test name -> the messages of its errors (a failed teardown is one)
-    for case in ElementTree.parse(report).iter("testcase"):
-        errors[case.get("name")] = [problem.get("message", "") for problem in case if problem.tag in ("error", "failure")]
+    for case in ElementTree.parse(report).iter("testcase"):  # noqa: S314 - our own child pytest's report
+        errors[case.get("name")] = [
+            problem.get("message", "") for problem in case if problem.tag in ("error", "failure")
+        ]
     assert errors.pop("test_clean") == [], run.stdout
     assert {name: [_leak_named(message) for message in messages] for name, messages in errors.items()} == {
         "test_key_in_the_body": ["['OpenRouter key']"],

@@ -31,8 +31,9 @@ def live_app(requests_mock, make_settings):
     requests_mock.get(f"{OR_BASE}/models", content=fixture_bytes("openrouter/models.json"))
     requests_mock.get(f"{OR_BASE}/embeddings/models", content=fixture_bytes("openrouter/embeddings_models.json"))
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_3.json"))
-    app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
-                                   ollama_base_url=OLLAMA_BASE))
+    app = create_app(
+        make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE, ollama_base_url=OLLAMA_BASE)
+    )
     for result in app.extensions["catalog_service"].refresher.run_all():
         assert result.outcome == "published"
     return app
@@ -118,8 +119,12 @@ def test_each_filter(live_app, query, check):
 
 
 def test_filters_combine_and_unknown_parameters_are_ignored(live_app):
-    data = get(live_app, "/api/models/openrouter?provider=Google&supports=vision&free=false&color=blue").get_json()["data"]
-    assert data["models"] and all(row["provider"] == "Google" and "vision" in row["capabilities"] for row in data["models"])
+    data = get(live_app, "/api/models/openrouter?provider=Google&supports=vision&free=false&color=blue").get_json()[
+        "data"
+    ]
+    assert data["models"] and all(
+        row["provider"] == "Google" and "vision" in row["capabilities"] for row in data["models"]
+    )
     plain = get(live_app, "/api/models/openrouter?color=blue")
     assert plain.get_json()["data"]["total"] == 414
 
@@ -200,21 +205,44 @@ def test_a_path_with_doubled_slashes_is_a_json_404(client, auth_headers):
 
 def test_ollama_embeddings_from_show_on_an_old_server(requests_mock, make_settings, auth_headers):
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_1.json"))
-    pooling_show = {"model_info": {"general.architecture": "nomic-bert", "nomic-bert.pooling_type": 1,
-                                   "nomic-bert.embedding_length": 768, "nomic-bert.context_length": 2048}}
+    pooling_show = {
+        "model_info": {
+            "general.architecture": "nomic-bert",
+            "nomic-bert.pooling_type": 1,
+            "nomic-bert.embedding_length": 768,
+            "nomic-bert.context_length": 2048,
+        }
+    }
     chat_show = load("ollama/show_llama3.2_latest.json")
-    requests_mock.post(f"{OLLAMA_BASE}/api/show",
-                       json=lambda request, context: pooling_show if request.json()["model"].startswith("nomic") else chat_show)
+    requests_mock.post(
+        f"{OLLAMA_BASE}/api/show",
+        json=lambda request, context: pooling_show if request.json()["model"].startswith("nomic") else chat_show,
+    )
     app = create_app(make_settings(ollama_base_url=OLLAMA_BASE))
     assert app.extensions["catalog_service"].refresher.run("ollama").outcome == "published"
     data = app.test_client().get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]
-    assert data == {"models": [{"id": "nomic-embed-text:latest", "name": "nomic-embed-text:latest",
-                                "family": "nomic-bert", "parameter_size": "137M", "quantization": "F16",
-                                "size_mb": 274, "dimensions": 768, "context": 2048, "remote": False,
-                                "model_key": "nomic-ai/nomic-embed-text-v1.5",
-                                "supported_dimensions": [64, 128, 256, 512, 768],
-                                "first_seen_at": None, "is_new": False, "deprecated": False}],
-                    "source": "ollama", "total": 1}
+    assert data == {
+        "models": [
+            {
+                "id": "nomic-embed-text:latest",
+                "name": "nomic-embed-text:latest",
+                "family": "nomic-bert",
+                "parameter_size": "137M",
+                "quantization": "F16",
+                "size_mb": 274,
+                "dimensions": 768,
+                "context": 2048,
+                "remote": False,
+                "model_key": "nomic-ai/nomic-embed-text-v1.5",
+                "supported_dimensions": [64, 128, 256, 512, 768],
+                "first_seen_at": None,
+                "is_new": False,
+                "deprecated": False,
+            }
+        ],
+        "source": "ollama",
+        "total": 1,
+    }
 
 
 def test_ollama_embeddings_without_capabilities_or_show(requests_mock, make_settings, auth_headers):
@@ -232,13 +260,36 @@ def test_ollama_embeddings_without_capabilities_or_show(requests_mock, make_sett
 
 
 def test_ollama_embedding_rows_from_new_server_tags():
-    tags = {"models": [{"name": "mxbai-embed-large:latest", "size": 669_615_493, "capabilities": ["embedding"],
-                        "details": {"family": "bert", "parameter_size": "334M", "quantization_level": "F16",
-                                    "embedding_length": 1024, "context_length": 512}}]}
+    tags = {
+        "models": [
+            {
+                "name": "mxbai-embed-large:latest",
+                "size": 669_615_493,
+                "capabilities": ["embedding"],
+                "details": {
+                    "family": "bert",
+                    "parameter_size": "334M",
+                    "quantization_level": "F16",
+                    "embedding_length": 1024,
+                    "context_length": 512,
+                },
+            }
+        ]
+    }
     rows = normalise_ollama_embedding_tags(tags).rows
-    assert rows == [{"id": "mxbai-embed-large:latest", "name": "mxbai-embed-large:latest", "family": "bert",
-                     "parameter_size": "334M", "quantization": "F16", "size_mb": 670, "dimensions": 1024,
-                     "context": 512, "remote": False}]
+    assert rows == [
+        {
+            "id": "mxbai-embed-large:latest",
+            "name": "mxbai-embed-large:latest",
+            "family": "bert",
+            "parameter_size": "334M",
+            "quantization": "F16",
+            "size_mb": 670,
+            "dimensions": 1024,
+            "context": 512,
+            "remote": False,
+        }
+    ]
     assert normalise_ollama_tags(tags).rows == []
 
 
@@ -290,7 +341,8 @@ def test_refresh_answers_202_before_a_hanging_upstream_and_then_429(upstream, ma
     # The queued refresh lands in the background once the upstream answers.
     answer.set()
     assert wait_until(
-        lambda: client.get("/api/models/ollama", headers=admin_headers()).get_json()["data"]["source"] == "ollama", 10)
+        lambda: client.get("/api/models/ollama", headers=admin_headers()).get_json()["data"]["source"] == "ollama", 10
+    )
 
 
 def test_refresh_all_without_a_key_queues_only_ollama(client):

@@ -23,7 +23,12 @@ from harness.fake_upstream import FakeUpstream, fixture_bytes
 from tests.support.secrets import JWT_SECRET, PROVIDER_KEYS, make_token
 
 PROVIDERS = ("openai", "anthropic", "gemini", "mistral")
-BASE_PATHS = {"openai": "/openai/v1", "anthropic": "/anthropic/v1", "gemini": "/gemini/v1beta", "mistral": "/mistral/v1"}
+BASE_PATHS = {
+    "openai": "/openai/v1",
+    "anthropic": "/anthropic/v1",
+    "gemini": "/gemini/v1beta",
+    "mistral": "/mistral/v1",
+}
 # The first (or only) list call of each provider, as the upstream receives it.
 FIRST_PAGE = {
     "openai": "/openai/v1/models",
@@ -32,7 +37,12 @@ FIRST_PAGE = {
     "mistral": "/mistral/v1/models",
 }
 # Where each key goes; it must be in that header of that provider's calls and nowhere else.
-KEY_HEADERS = {"openai": "Authorization", "anthropic": "x-api-key", "gemini": "x-goog-api-key", "mistral": "Authorization"}
+KEY_HEADERS = {
+    "openai": "Authorization",
+    "anthropic": "x-api-key",
+    "gemini": "x-goog-api-key",
+    "mistral": "Authorization",
+}
 UPSTREAM_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini API", "mistral": "Mistral"}
 KEY_ENV = {f"{name.upper()}_{suffix}" for name in PROVIDERS for suffix in ("API_KEY", "BASE_URL")}
 HEADERS = {"Authorization": f"Bearer {make_token(exp=2_000_000_000)}"}
@@ -124,8 +134,10 @@ def test_recordings_replayed_are_served(upstream, make_settings, provider, pages
     assert "error" not in data
     # A repeated plain GET with the same token takes the fast path: the same bytes and ETag.
     again = client.get(f"/api/models/{provider}", headers=HEADERS)
-    assert again.get_json()["data"] == data and again.headers["ETag"] == client.get(
-        f"/api/models/{provider}", headers=HEADERS).headers["ETag"]
+    assert (
+        again.get_json()["data"] == data
+        and again.headers["ETag"] == client.get(f"/api/models/{provider}", headers=HEADERS).headers["ETag"]
+    )
 
     if embeddings is None:
         assert client.get(f"/api/models/{provider}/embeddings", headers=HEADERS).status_code == 404
@@ -134,7 +146,12 @@ def test_recordings_replayed_are_served(upstream, make_settings, provider, pages
         assert (len(rows), sum(row["dimensions"] is not None for row in rows)) == (embeddings, sized)
 
     status = served(client, "/api/models/status")["catalogs"][provider]
-    assert (status["source"], status["rows"], status["refreshed_by"], status["last_error"]) == ("api", chat, provider, None)
+    assert (status["source"], status["rows"], status["refreshed_by"], status["last_error"]) == (
+        "api",
+        chat,
+        provider,
+        None,
+    )
 
 
 def test_all_four_at_once_through_the_cli_into_redis_and_a_web_process(upstream, redis_url, make_settings):
@@ -142,9 +159,14 @@ def test_all_four_at_once_through_the_cli_into_redis_and_a_web_process(upstream,
         for path, body in REPLAYS[name][1]:
             upstream.set(path, body)
     upstream.set("/api/tags", fixture_bytes("ollama/tags_3.json"))
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("FLASK_", "REDIS_", "OPENROUTER_", "OLLAMA_")) and key not in KEY_ENV}
-    env.update(JWT_SECRET_KEY=JWT_SECRET, REDIS_URL=redis_url, OLLAMA_BASE_URL=upstream.url, UPSTREAM_TIMEOUT_SECONDS="5")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "REDIS_", "OPENROUTER_", "OLLAMA_")) and key not in KEY_ENV
+    }
+    env.update(
+        JWT_SECRET_KEY=JWT_SECRET, REDIS_URL=redis_url, OLLAMA_BASE_URL=upstream.url, UPSTREAM_TIMEOUT_SECONDS="5"
+    )
     for name in PROVIDERS:
         env[f"{name.upper()}_API_KEY"] = PROVIDER_KEYS[name]
         env[f"{name.upper()}_BASE_URL"] = upstream.url + BASE_PATHS[name]
@@ -177,7 +199,11 @@ def test_all_four_at_once_through_the_cli_into_redis_and_a_web_process(upstream,
     }  # fmt: skip
     filtered = served(client, "/api/models/mistral?supports=vision&min_context=200000")["models"]
     assert [row["id"] for row in filtered] == [
-        "labs-devstral-small-2512", "ministral-14b-2512", "ministral-8b-2512", "mistral-large-2512"]
+        "labs-devstral-small-2512",
+        "ministral-14b-2512",
+        "ministral-8b-2512",
+        "mistral-large-2512",
+    ]
 
 
 # --- Faults -----------------------------------------------------------------------------------
@@ -216,7 +242,9 @@ def test_a_hanging_provider_fails_at_the_deadline_and_says_so(upstream, make_set
 def test_one_provider_hanging_delays_neither_another_refresh_nor_a_request(upstream, make_settings):
     upstream.set(FIRST_PAGE["openai"], mode="hang")
     good_answer(upstream, "mistral")
-    app = create_app(provider_settings(make_settings, upstream, names=("openai", "mistral"), upstream_timeout_seconds=5.0))
+    app = create_app(
+        provider_settings(make_settings, upstream, names=("openai", "mistral"), upstream_timeout_seconds=5.0)
+    )
     service = app.extensions["catalog_service"]
     results = {}
     hanging = threading.Thread(target=lambda: results.update(openai=service.refresher.run("openai")))
@@ -266,7 +294,10 @@ def test_a_rejected_key_before_any_data_is_the_catalogs_error(upstream, make_set
     app, service = one_provider_app(make_settings, upstream, provider)
     assert service.refresher.run(provider).outcome == "failed"
     data = served(app.test_client(), f"/api/models/{provider}")
-    assert (data["source"], data["error"]) == ("unreachable", f"{UPSTREAM_NAMES[provider]} at {at(upstream)}: key rejected (403)")
+    assert (data["source"], data["error"]) == (
+        "unreachable",
+        f"{UPSTREAM_NAMES[provider]} at {at(upstream)}: key rejected (403)",
+    )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -274,7 +305,10 @@ def test_rate_limited_with_retry_after_defers_the_next_attempt(upstream, make_se
     upstream.set(FIRST_PAGE[provider], b'{"error": "slow down"}', status=429, headers={"Retry-After": "1200"})
     _, service = one_provider_app(make_settings, upstream, provider)
     result = service.refresher.run(provider)
-    assert (result.outcome, result.message) == ("failed", f"{UPSTREAM_NAMES[provider]} at {at(upstream)} is rate limiting (HTTP 429)")
+    assert (result.outcome, result.message) == (
+        "failed",
+        f"{UPSTREAM_NAMES[provider]} at {at(upstream)} is rate limiting (HTTP 429)",
+    )
     status = service.store.read_status(provider)
     assert status.next_attempt_at - status.last_attempt == pytest.approx(1200)
     assert service.refresher.run(provider).outcome == "fresh"  # no call before Retry-After has passed
@@ -282,7 +316,10 @@ def test_rate_limited_with_retry_after_defers_the_next_attempt(upstream, make_se
 
 
 ANTHROPIC_LOOP = [
-    (FIRST_PAGE["anthropic"], {"data": [{"id": "claude-a", "display_name": "A"}], "has_more": True, "last_id": "claude-a"}),
+    (
+        FIRST_PAGE["anthropic"],
+        {"data": [{"id": "claude-a", "display_name": "A"}], "has_more": True, "last_id": "claude-a"},
+    ),
     (f"{FIRST_PAGE['anthropic']}&after_id=claude-a",
      {"data": [{"id": "claude-b", "display_name": "B"}], "has_more": True, "last_id": "claude-a"}),
 ]  # fmt: skip
@@ -316,7 +353,10 @@ def test_a_page_loop_is_refused_and_the_last_rows_stay(upstream, make_settings, 
     for path, document in pages:
         upstream.set(path, json.dumps(document).encode())
     result = service.refresher.run(provider, force=True)
-    assert (result.outcome, result.message) == ("rejected", f"{UPSTREAM_NAMES[provider]} sent an unexpected answer: {message}")
+    assert (result.outcome, result.message) == (
+        "rejected",
+        f"{UPSTREAM_NAMES[provider]} sent an unexpected answer: {message}",
+    )
     assert len(upstream.calls) - made == calls  # and not one more
     assert served(client, f"/api/models/{provider}") == before
 
@@ -336,7 +376,9 @@ def test_a_provider_that_goes_away_keeps_its_rows_served(make_settings, provider
 
     result = service.refresher.run(provider, force=True)
     assert (result.outcome, result.message) == (
-        "failed", f"cannot connect to {UPSTREAM_NAMES[provider]} at {at(upstream)} (connection refused)")
+        "failed",
+        f"cannot connect to {UPSTREAM_NAMES[provider]} at {at(upstream)} (connection refused)",
+    )
     assert served(client, f"/api/models/{provider}") == before
     status = served(client, "/api/models/status")["catalogs"][provider]
     assert (status["source"], status["consecutive_failures"], status["last_error"]) == ("api", 1, result.message)

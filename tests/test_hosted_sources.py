@@ -129,7 +129,8 @@ def test_openai_unknown_embedding_model_has_null_dimensions_and_bad_rows_are_cou
     [
         ("anthropic_v1-models_1.json", {
             "claude-2.0": "Claude 2.0", "claude-2.1": "Claude 2.1", "claude-3-5-haiku-20241022": "Claude 3.5 Haiku",
-            "claude-3-5-sonnet-20241022": "Claude 3.5 Sonnet (New)", "claude-3-5-sonnet-20240620": "Claude 3.5 Sonnet (Old)",
+            "claude-3-5-sonnet-20241022": "Claude 3.5 Sonnet (New)",
+            "claude-3-5-sonnet-20240620": "Claude 3.5 Sonnet (Old)",
             "claude-3-7-sonnet-20250219": "Claude 3.7 Sonnet", "claude-3-haiku-20240307": "Claude 3 Haiku",
             "claude-3-opus-20240229": "Claude 3 Opus", "claude-3-sonnet-20240229": "Claude 3 Sonnet",
         }),
@@ -150,8 +151,9 @@ def test_anthropic_recordings_list_every_model_by_display_name(fixture, expected
     # Sorted by name, as every catalog is.
     assert [row["name"] for row in normalised.rows] == sorted(expected.values(), key=str.casefold)
     # These answers predate max_input_tokens, max_tokens and capabilities: nothing is claimed.
-    assert all(row["context"] is None and row["capabilities"] == [] and "max_output" not in row
-               for row in normalised.rows)
+    assert all(
+        row["context"] is None and row["capabilities"] == [] and "max_output" not in row for row in normalised.rows
+    )
 
 
 def test_anthropic_newer_fields_give_context_max_output_and_capabilities():
@@ -225,7 +227,8 @@ GEMINI_4_CHAT = [
         ("gemini_v1beta-models_4.json", GEMINI_4_CHAT,
          {"gemini-embedding-001": 3072, "gemini-embedding-2": 3072, "gemini-embedding-2-preview": 3072},
          ["aqa", "gemini-2.5-flash-image", "gemini-2.5-flash-preview-tts", "gemini-2.5-pro-preview-tts",
-          "gemini-3-pro-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image", "gemini-3.1-flash-image-preview",
+          "gemini-3-pro-image", "gemini-3-pro-image-preview",
+          "gemini-3.1-flash-image", "gemini-3.1-flash-image-preview",
           "gemini-3.1-flash-lite-image", "gemini-3.1-flash-tts-preview", "imagen-4.0-fast-generate-001",
           "imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001", "lyria-3-clip-preview", "lyria-3-pro-preview",
           "nano-banana-pro-preview", "veo-3.1-generate-preview"],
@@ -233,8 +236,9 @@ GEMINI_4_CHAT = [
           "gemini-2.0-flash-lite-001"}),
     ],
 )  # fmt: skip
-def test_gemini_recordings_split_by_generation_methods(table, fixture, chat_ids, embedding_dimensions, left_out,
-                                                       without_reasoning):
+def test_gemini_recordings_split_by_generation_methods(
+    table, fixture, chat_ids, embedding_dimensions, left_out, without_reasoning
+):
     listed = records(fixture, "models")
     chat, embeddings = gemini.normalise_gemini_models(listed, table)
     check_row_shapes(chat, embeddings)
@@ -278,8 +282,14 @@ def test_gemini_bad_rows_are_skipped_and_counted(table):
         [good, {"name": "gemini-y", "supportedGenerationMethods": ["generateContent"]}, {"name": "models/"}, 7], table
     )
     assert (ids(chat), chat.skipped) == (["gemini-x"], 3)
-    assert chat.rows[0] == {"id": "gemini-x", "name": "gemini-x", "provider": "Google", "context": None,
-                            "capabilities": [], "is_free": False}
+    assert chat.rows[0] == {
+        "id": "gemini-x",
+        "name": "gemini-x",
+        "provider": "Google",
+        "context": None,
+        "capabilities": [],
+        "is_free": False,
+    }
 
 
 def test_gemini_page_token():
@@ -351,8 +361,14 @@ def test_mistral_without_an_own_row_an_alias_stands_for_the_model(table):
         table,
     )  # fmt: skip
     assert ids(chat) == ["m-latest", "other"] and chat.skipped == 2
-    assert chat.rows[1] == {"id": "other", "name": "other", "provider": "Mistral", "context": None,
-                            "capabilities": [], "is_free": False}
+    assert chat.rows[1] == {
+        "id": "other",
+        "name": "other",
+        "provider": "Mistral",
+        "context": None,
+        "capabilities": [],
+        "is_free": False,
+    }
 
 
 # --- Paging, declarations, settings -------------------------------------------------------------
@@ -406,7 +422,10 @@ def test_settings_read_the_providers_keys_urls_and_interval():
     settings = Settings.from_env(env)
     assert settings.gemini_base_url == "http://gateway.local/gemini/v1beta"
     assert (settings.openai_base_url, settings.anthropic_base_url, settings.mistral_base_url) == (
-        "https://api.openai.com/v1", "https://api.anthropic.com/v1", "https://api.mistral.ai/v1")
+        "https://api.openai.com/v1",
+        "https://api.anthropic.com/v1",
+        "https://api.mistral.ai/v1",
+    )
     assert settings.provider_refresh_seconds == 120
     assert set(PROVIDER_KEYS.values()) <= set(settings.secrets)
     assert not any(key in repr(settings) for key in PROVIDER_KEYS.values())

@@ -79,10 +79,14 @@ def served(app, path: str, headers: dict) -> dict:
     return response.get_json()["data"]
 
 
-@pytest.mark.parametrize(("recording", "kind", "path", "chat", "embedding", "with_dimensions"), RECORDINGS,
-                         ids=[f"{r[0]}-{r[1]}" for r in RECORDINGS])
-def test_every_recording_is_served(servers, make_settings, auth_headers, recording, kind, path, chat, embedding,
-                                   with_dimensions):
+@pytest.mark.parametrize(
+    ("recording", "kind", "path", "chat", "embedding", "with_dimensions"),
+    RECORDINGS,
+    ids=[f"{r[0]}-{r[1]}" for r in RECORDINGS],
+)
+def test_every_recording_is_served(
+    servers, make_settings, auth_headers, recording, kind, path, chat, embedding, with_dimensions
+):
     upstream = servers()
     upstream.set(path, fixture_bytes(f"providers/{recording}"))
     app = app_with(make_settings, local("box", kind, upstream))
@@ -136,7 +140,8 @@ def test_four_kinds_side_by_side_each_on_its_own_paths(servers, make_settings, a
         assert all("Authorization" not in call.headers for call in upstream.calls)
 
     status = service.status_report()
-    assert {name: (status[name]["source"], status[name]["rows"]) for name in ("studio", "studio_embeddings", "llama")} == {
+    names = ("studio", "studio_embeddings", "llama")
+    assert {name: (status[name]["source"], status[name]["rows"]) for name in names} == {
         "studio": ("api", 3), "studio_embeddings": ("api", 1), "llama": ("api", 1),
     }  # fmt: skip
 
@@ -187,15 +192,24 @@ def test_llamacpp_props_refusing_the_key_fails_the_poll(servers, make_settings, 
     llama.set("/props", b'{"error":"Invalid API Key"}', status=401)
     app = app_with(make_settings, local("llama", "llamacpp", llama, api_key=LOCAL_SERVER_KEY, api_key_env="K"))
     result = service_of(app).refresher.run("llama")
-    assert (result.outcome, result.message) == ("failed", f"llama.cpp at 127.0.0.1:{llama.url.rsplit(':', 1)[1]}: key rejected (401)")
+    assert (result.outcome, result.message) == (
+        "failed",
+        f"llama.cpp at 127.0.0.1:{llama.url.rsplit(':', 1)[1]}: key rejected (401)",
+    )
 
 
 # --- faults, for every kind ---------------------------------------------------------------
 
 KINDS = list(LIST_PATHS)
 GOOD_ANSWER = {"lmstudio": "lmstudio_api-v1-models_1.json", "vllm": "vllm_v1-models_1.json",
-               "llamacpp": "llamacpp_v1-models_1.json", "openai_compatible": "groq_openai-v1-models_1.json"}  # fmt: skip
-LABELS = {"lmstudio": "LM Studio", "vllm": "vLLM", "llamacpp": "llama.cpp", "openai_compatible": "OpenAI-compatible server"}
+               "llamacpp": "llamacpp_v1-models_1.json",
+               "openai_compatible": "groq_openai-v1-models_1.json"}  # fmt: skip
+LABELS = {
+    "lmstudio": "LM Studio",
+    "vllm": "vLLM",
+    "llamacpp": "llama.cpp",
+    "openai_compatible": "OpenAI-compatible server",
+}
 
 
 def assert_unreachable(app, headers, error_part: str) -> None:
@@ -234,7 +248,9 @@ def test_a_refused_key_says_so_and_waits_the_interval(servers, make_settings, au
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_rate_limit_defers_the_next_poll_by_retry_after(servers, make_settings, auth_headers, kind):
     upstream = servers()
-    upstream.set(LIST_PATHS[kind], b"{}", status=429, headers={"Content-Type": "application/json", "Retry-After": "120"})
+    upstream.set(
+        LIST_PATHS[kind], b"{}", status=429, headers={"Content-Type": "application/json", "Retry-After": "120"}
+    )
     app = app_with(make_settings, local("box", kind, upstream))
     service = service_of(app)
     assert service.refresher.run("box").outcome == "failed"
@@ -279,8 +295,9 @@ def test_one_hanging_server_delays_neither_another_refresh_nor_any_request(serve
     hung.set("/v1/models", mode="hang")
     fine.set("/v1/models", fixture_bytes("providers/vllm_v1-models_1.json"))
     # The deadline is the behaviour here: far longer than the other refresh and requests take.
-    app = app_with(make_settings, local("hung", "vllm", hung), local("fine", "vllm", fine),
-                   upstream_timeout_seconds=5.0)
+    app = app_with(
+        make_settings, local("hung", "vllm", hung), local("fine", "vllm", fine), upstream_timeout_seconds=5.0
+    )
     refresher = service_of(app).refresher
     outcome: list = []
     poll = threading.Thread(target=lambda: outcome.append(refresher.run("hung")))

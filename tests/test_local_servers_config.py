@@ -53,7 +53,9 @@ def test_every_entry_is_read_with_its_key(tmp_path):
     assert settings.sources_file == tmp_path / "sources.yaml"
     assert settings.local_refresh_seconds == 12
     assert settings.local_servers == (
-        LocalServer("studio", "lmstudio", "http://localhost:1234/v1", api_key=LOCAL_SERVER_KEY, api_key_env="STUDIO_KEY"),
+        LocalServer(
+            "studio", "lmstudio", "http://localhost:1234/v1", api_key=LOCAL_SERVER_KEY, api_key_env="STUDIO_KEY"
+        ),
         LocalServer("gpu-box", "vllm", "https://gpu.example:8000/v1", refresh_seconds=10.0),
         LocalServer("llama", "llamacpp", "http://127.0.0.1:8080/v1"),
         LocalServer("other", "openai_compatible", "http://localhost:8081/v1"),
@@ -70,28 +72,50 @@ def test_an_empty_server_list_is_allowed(tmp_path):
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("{name: studio, kind: ollama, base_url: 'http://h/v1'}",
-         "entry 1 (studio): 'kind' must be one of lmstudio, vllm, llamacpp, openai_compatible, got 'ollama'"),
+        (
+            "{name: studio, kind: ollama, base_url: 'http://h/v1'}",
+            "entry 1 (studio): 'kind' must be one of lmstudio, vllm, llamacpp, openai_compatible, got 'ollama'",
+        ),
         ("{name: Studio, kind: vllm, base_url: 'http://h/v1'}", "entry 1 (Studio): 'name' must be a URL segment"),
         ("{name: 'a/b', kind: vllm, base_url: 'http://h/v1'}", "entry 1 (a/b): 'name' must be a URL segment"),
         ("{name: my_box, kind: vllm, base_url: 'http://h/v1'}", "entry 1 (my_box): 'name' must be a URL segment"),
         ("{name: 7, kind: vllm, base_url: 'http://h/v1'}", "entry 1: 'name' must be a URL segment"),
-        ("{name: ollama, kind: vllm, base_url: 'http://h/v1'}", "entry 1 (ollama): 'name' 'ollama' is taken by the service"),
-        ("{name: openai, kind: vllm, base_url: 'http://h/v1'}", "entry 1 (openai): 'name' 'openai' is taken by the service"),
-        ("{name: status, kind: vllm, base_url: 'http://h/v1'}", "entry 1 (status): 'name' 'status' is taken by the service"),
-        ("{name: box, kind: vllm, base_url: 'ftp://h/v1'}", "entry 1 (box): 'base_url' must be an http(s) URL with a host"),
+        (
+            "{name: ollama, kind: vllm, base_url: 'http://h/v1'}",
+            "entry 1 (ollama): 'name' 'ollama' is taken by the service",
+        ),
+        (
+            "{name: openai, kind: vllm, base_url: 'http://h/v1'}",
+            "entry 1 (openai): 'name' 'openai' is taken by the service",
+        ),
+        (
+            "{name: status, kind: vllm, base_url: 'http://h/v1'}",
+            "entry 1 (status): 'name' 'status' is taken by the service",
+        ),
+        (
+            "{name: box, kind: vllm, base_url: 'ftp://h/v1'}",
+            "entry 1 (box): 'base_url' must be an http(s) URL with a host",
+        ),
         ("{name: box, kind: vllm, base_url: 'localhost:8000'}", "entry 1 (box): 'base_url' must be an http(s) URL"),
         ("{name: box, kind: vllm, base_url: 'http://h/v1?x=1'}", "entry 1 (box): 'base_url' must not have a query"),
         ("{name: box, kind: vllm}", "entry 1 (box): missing 'base_url'"),
         ("{name: box, kind: vllm, base_url: 'http://h/v1', apikey: X}", "entry 1 (box): unknown field 'apikey'"),
-        ("{name: box, kind: vllm, base_url: 'http://h/v1', api_key_env: NOT_SET_ANYWHERE}",
-         "entry 1 (box): 'api_key_env': the variable NOT_SET_ANYWHERE is not set"),
-        ("{name: box, kind: vllm, base_url: 'http://h/v1', api_key_env: 'no spaces'}",
-         "entry 1 (box): 'api_key_env' must be the name of an environment variable"),
-        ("{name: box, kind: vllm, base_url: 'http://h/v1', refresh_seconds: 0}",
-         "entry 1 (box): 'refresh_seconds' must be a number greater than 0"),
-        ("{name: box, kind: vllm, base_url: 'http://h/v1', refresh_seconds: yes}",
-         "entry 1 (box): 'refresh_seconds' must be a number greater than 0"),
+        (
+            "{name: box, kind: vllm, base_url: 'http://h/v1', api_key_env: NOT_SET_ANYWHERE}",
+            "entry 1 (box): 'api_key_env': the variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "{name: box, kind: vllm, base_url: 'http://h/v1', api_key_env: 'no spaces'}",
+            "entry 1 (box): 'api_key_env' must be the name of an environment variable",
+        ),
+        (
+            "{name: box, kind: vllm, base_url: 'http://h/v1', refresh_seconds: 0}",
+            "entry 1 (box): 'refresh_seconds' must be a number greater than 0",
+        ),
+        (
+            "{name: box, kind: vllm, base_url: 'http://h/v1', refresh_seconds: yes}",
+            "entry 1 (box): 'refresh_seconds' must be a number greater than 0",
+        ),
         ("just-a-string", "entry 1: must be a mapping"),
     ],
 )
@@ -142,7 +166,8 @@ def test_the_shipped_example_file_is_valid(tmp_path):
     keys = {"STUDIO_KEY": LOCAL_SERVER_KEY}
     settings = settings_from(tmp_path, example, **keys)
     assert [(server.name, server.kind) for server in settings.local_servers] == [
-        ("studio", "lmstudio"), ("llama", "llamacpp"),
+        ("studio", "lmstudio"),
+        ("llama", "llamacpp"),
     ]
     assert settings.local_servers[0].base_url == "http://localhost:1234/v1"
     assert settings.local_servers[0].api_key == LOCAL_SERVER_KEY

@@ -53,7 +53,8 @@ EXPECTED = {
         ["meta-llama-3-8b-instruct", "qwen/qwen3-coder-next", "qwen3.6-35b-a3b-mtp"],
         ["text-embedding-nomic-embed-text-v1.5"], 1, 0),
     ("lmstudio_api-v0-models_2.json", read_lmstudio): (
-        ["google/gemma-4-e4b", "lfm2.5-1.2b-instruct-mlx", "qwen3-0.6b-mlx", "qwen/qwen3.6-27b", "qwen/qwen3.6-35b-a3b"],
+        ["google/gemma-4-e4b", "lfm2.5-1.2b-instruct-mlx", "qwen3-0.6b-mlx", "qwen/qwen3.6-27b",
+         "qwen/qwen3.6-35b-a3b"],
         ["text-embedding-nomic-embed-text-v1.5"], 1, 0),
     ("lmstudio_api-v0-models_5.json", read_lmstudio): (["gemma-3n-e4b-it-mlx"], [], 0, 0),
     ("lmstudio_api-v0-models_6.json", read_lmstudio): ([], [], 0, 0),
@@ -71,7 +72,9 @@ EXPECTED = {
          "LICENSE", "local-ai", "main.go", "Makefile", "models", "pkg", "prompt-templates", "README.md",
          "renovate.json", "tests"], [], 0, 1),
     ("rapidmlx_v1-models_1.json", read_openai_list): (["mlx-community/Qwen3.6-27B-8bit"], [], 0, 0),
-    ("fastflowlm_api-v1-models_1.json", read_openai_list): (["gemma3:4b", "gpt-oss:20b", "qwen3.6-moe:35b-a3b"], [], 0, 0),
+    ("fastflowlm_api-v1-models_1.json", read_openai_list): (
+        ["gemma3:4b", "gpt-oss:20b", "qwen3.6-moe:35b-a3b"], [], 0, 0,
+    ),
     ("groq_openai-v1-models_1.json", read_openai_list): (
         ["qwen/qwen3-32b", "groq/compound", "groq/compound-mini", "llama-3.1-8b-instant", "llama-3.3-70b-versatile",
          "meta-llama/llama-4-maverick-17b-128e-instruct", "meta-llama/llama-4-scout-17b-16e-instruct",
@@ -81,7 +84,9 @@ EXPECTED = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "reader"), list(EXPECTED), ids=[f"{n}-{r.__module__.rsplit('.', 1)[1]}" for n, r in EXPECTED])
+@pytest.mark.parametrize(
+    ("name", "reader"), list(EXPECTED), ids=[f"{n}-{r.__module__.rsplit('.', 1)[1]}" for n, r in EXPECTED]
+)
 def test_every_fixture_splits_into_the_pinned_rows(name, reader, table):
     chat_ids, embedding_ids, with_dimensions, skipped = EXPECTED[(name, reader)]
     chat, embedding = rows_of(reader, fixture(name), table)
@@ -215,7 +220,9 @@ def test_llamacpp_one_model_server(table):
 def test_llamacpp_props_give_the_served_context_and_capabilities(table):
     # The /props recording comes from another server (gemma-4 behind llama-swap); paired here to
     # read its fields: n_ctx 262144, modalities.vision, chat_template_caps.supports_tool_calls.
-    chat, _ = rows_of(read_llamacpp, fixture("llamacpp_v1-models_1.json"), table, props=fixture("llamacpp_props_1.json"))
+    chat, _ = rows_of(
+        read_llamacpp, fixture("llamacpp_v1-models_1.json"), table, props=fixture("llamacpp_props_1.json")
+    )
     assert (chat.rows[0]["context"], chat.rows[0]["capabilities"]) == (262144, ["tools", "vision"])
     sleeping = {**fixture("llamacpp_props_1.json"), "is_sleeping": True}
     chat, _ = rows_of(read_llamacpp, fixture("llamacpp_v1-models_1.json"), table, props=sleeping)
@@ -298,7 +305,9 @@ def test_openai_compatible_embedding_models_and_inactive_ones(table):
     assert chat.rows == []
     assert [(row["id"], row["dimensions"], row["provider"]) for row in embedding.rows] == [
         # Sorted by maker, the unknown first, then by name.
-        ("nomic-embed-text:latest", 768, None), ("typed-embedder", None, None), ("my-embedder-v2", None, "someone"),
+        ("nomic-embed-text:latest", 768, None),
+        ("typed-embedder", None, None),
+        ("my-embedder-v2", None, "someone"),
     ]
 
 
@@ -315,11 +324,19 @@ def test_wrong_shapes_raise_and_an_empty_list_is_valid(table):
 @pytest.mark.parametrize(
     ("ids", "role"),
     [
-        (("text-embedding-3-small",), EMBEDDING), (("Qwen/Qwen3-Embedding-8B",), EMBEDDING),
-        (("whisper-large-v3",), OTHER), (("playai-tts",), OTHER), (("gpt-4o-transcribe",), OTHER),
-        (("text-moderation-latest",), OTHER), (("meta-llama/Llama-Guard-4-12B",), OTHER),
-        (("BAAI/bge-reranker-v2-m3",), OTHER), (("gpt-image-1",), OTHER), (("dall-e-3",), OTHER),
-        (("openai/gpt-oss-safeguard-20b",), CHAT), (("llama-3.3-70b",), CHAT), (("served", "nomic-embed-v1"), EMBEDDING),
+        (("text-embedding-3-small",), EMBEDDING),
+        (("Qwen/Qwen3-Embedding-8B",), EMBEDDING),
+        (("whisper-large-v3",), OTHER),
+        (("playai-tts",), OTHER),
+        (("gpt-4o-transcribe",), OTHER),
+        (("text-moderation-latest",), OTHER),
+        (("meta-llama/Llama-Guard-4-12B",), OTHER),
+        (("BAAI/bge-reranker-v2-m3",), OTHER),
+        (("gpt-image-1",), OTHER),
+        (("dall-e-3",), OTHER),
+        (("openai/gpt-oss-safeguard-20b",), CHAT),
+        (("llama-3.3-70b",), CHAT),
+        (("served", "nomic-embed-v1"), EMBEDDING),
     ],
 )
 def test_id_patterns_are_the_last_resort(ids, role):
@@ -328,8 +345,18 @@ def test_id_patterns_are_the_last_resort(ids, role):
 
 @pytest.mark.parametrize(
     ("owned_by", "expected"),
-    [("Meta", "Meta"), ("vllm", None), ("llamacpp", None), ("organization_owner", None), ("FastFlowLM", None),
-     ("library", None), ("/srv/models", None), ("", None), (None, None), (7, None)],
+    [
+        ("Meta", "Meta"),
+        ("vllm", None),
+        ("llamacpp", None),
+        ("organization_owner", None),
+        ("FastFlowLM", None),
+        ("library", None),
+        ("/srv/models", None),
+        ("", None),
+        (None, None),
+        (7, None),
+    ],
 )
 def test_owned_by_counts_only_when_it_names_a_maker(owned_by, expected):
     assert meaningful_owner(owned_by) == expected
@@ -337,8 +364,15 @@ def test_owned_by_counts_only_when_it_names_a_maker(owned_by, expected):
 
 @pytest.mark.parametrize(
     ("model_id", "expected"),
-    [("meta-llama/Llama-3.1-8B", "Meta"), ("mistralai/x", "Mistral"), ("plain-name", None),
-     ("/models/a/b.gguf", None), ("../models/x.gguf", None), ("a/b/c", None), ("C:\\models\\x.gguf", None)],
+    [
+        ("meta-llama/Llama-3.1-8B", "Meta"),
+        ("mistralai/x", "Mistral"),
+        ("plain-name", None),
+        ("/models/a/b.gguf", None),
+        ("../models/x.gguf", None),
+        ("a/b/c", None),
+        ("C:\\models\\x.gguf", None),
+    ],
 )
 def test_maker_from_id(model_id, expected):
     assert maker_from_id(model_id) == expected

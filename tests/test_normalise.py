@@ -51,8 +51,17 @@ def test_openrouter_rows_have_exact_spec_fields():
     rows = normalise_openrouter_models(load("openrouter/models.json")).rows
     for row in rows:
         assert {"id", "name", "provider", "context", "capabilities", "is_free"} <= set(row)
-        assert set(row) <= {"id", "name", "provider", "context", "pricing", "capabilities", "is_free", "expires_on",
-                            "released_at"}
+        assert set(row) <= {
+            "id",
+            "name",
+            "provider",
+            "context",
+            "pricing",
+            "capabilities",
+            "is_free",
+            "expires_on",
+            "released_at",
+        }
         assert isinstance(row["id"], str) and isinstance(row["name"], str)
         assert isinstance(row["context"], int) and row["context"] > 0
         if "pricing" in row:
@@ -72,7 +81,13 @@ def test_openrouter_names_lose_provider_prefix_and_keep_variant_suffix():
 
 def test_openrouter_variable_priced_routers_have_no_pricing():
     rows = {row["id"]: row for row in normalise_openrouter_models(load("openrouter/models.json")).rows}
-    for router in ("openrouter/auto", "openrouter/auto-beta", "openrouter/fusion", "openrouter/pareto-code", "openrouter/bodybuilder"):
+    for router in (
+        "openrouter/auto",
+        "openrouter/auto-beta",
+        "openrouter/fusion",
+        "openrouter/pareto-code",
+        "openrouter/bodybuilder",
+    ):
         assert "pricing" not in rows[router], router
     assert rows["openrouter/free"]["pricing"] == {"prompt": "0", "completion": "0"}
     assert sum("pricing" not in row for row in rows.values()) == 5
@@ -102,7 +117,12 @@ def test_openrouter_rows_are_sorted_by_provider_then_name():
 def test_openrouter_malformed_rows_are_skipped_and_counted():
     document = {
         "data": [
-            {"id": "openai/gpt-x", "name": "OpenAI: GPT X", "context_length": 1000, "pricing": {"prompt": "0.1", "completion": "0.2"}},
+            {
+                "id": "openai/gpt-x",
+                "name": "OpenAI: GPT X",
+                "context_length": 1000,
+                "pricing": {"prompt": "0.1", "completion": "0.2"},
+            },
             {"id": "no-slash", "name": "Bad", "context_length": 1000},
             {"name": "No id", "context_length": 1000},
             {"id": "a/b", "name": "No context"},
@@ -116,7 +136,9 @@ def test_openrouter_malformed_rows_are_skipped_and_counted():
 
 
 def test_openrouter_context_falls_back_to_top_provider():
-    document = {"data": [{"id": "a/b", "name": "A: B", "context_length": None, "top_provider": {"context_length": 4096}}]}
+    document = {
+        "data": [{"id": "a/b", "name": "A: B", "context_length": None, "top_provider": {"context_length": 4096}}]
+    }
     assert normalise_openrouter_models(document).rows[0]["context"] == 4096
 
 
@@ -177,7 +199,9 @@ def test_embeddings_fixture_rows(dimensions):
 
 
 def test_embedding_dimensions_come_from_curated_data_or_are_null(dimensions):
-    rows = {r["id"]: r for r in normalise_openrouter_embeddings(load("openrouter/embeddings_models.json"), dimensions).rows}
+    rows = {
+        r["id"]: r for r in normalise_openrouter_embeddings(load("openrouter/embeddings_models.json"), dimensions).rows
+    }
     # Not in the curated list: unknown, never guessed.
     assert rows["voyageai/voyage-4"]["dimensions"] is None
     assert rows["perplexity/pplx-embed-v1-4b"]["dimensions"] is None
@@ -194,8 +218,17 @@ def test_embeddings_normaliser_skips_non_embedding_models(dimensions):
 
 @pytest.mark.parametrize(
     ("price", "display"),
-    [("0.00000002", "$0.02"), ("0.000000005", "$0.005"), ("0.0000001", "$0.10"), ("0.000000065", "$0.065"),
-     ("0", "$0.00"), ("0.0000015", "$1.50"), ("-1", None), ("abc", None), (None, None)],
+    [
+        ("0.00000002", "$0.02"),
+        ("0.000000005", "$0.005"),
+        ("0.0000001", "$0.10"),
+        ("0.000000065", "$0.065"),
+        ("0", "$0.00"),
+        ("0.0000015", "$1.50"),
+        ("-1", None),
+        ("abc", None),
+        (None, None),
+    ],
 )
 def test_cost_per_million(price, display):
     assert cost_per_million(price) == display
@@ -237,8 +270,12 @@ def test_ollama_row_fields_and_size():
 
 
 def test_ollama_size_mb_is_decimal_megabytes_rounded():
-    document = {"models": [{"name": "qwen2.5:1.5b", "size": 986061892, "details": {}},
-                           {"name": "half:up", "size": 1_500_000, "details": {}}]}
+    document = {
+        "models": [
+            {"name": "qwen2.5:1.5b", "size": 986061892, "details": {}},
+            {"name": "half:up", "size": 1_500_000, "details": {}},
+        ]
+    }
     rows = {row["name"]: row["size_mb"] for row in normalise_ollama_tags(document).rows}
     assert rows == {"qwen2.5:1.5b": 986, "half:up": 2}
 
@@ -246,7 +283,12 @@ def test_ollama_size_mb_is_decimal_megabytes_rounded():
 def test_ollama_empty_details_and_null_families_are_kept():
     rows = {row["id"]: row for row in normalise_ollama_tags(load("ollama/tags_1.json")).rows}
     assert rows["zone:latest"] == {
-        "id": "zone:latest", "name": "zone:latest", "parameter_size": "", "quantization": "", "family": "", "size_mb": 0,
+        "id": "zone:latest",
+        "name": "zone:latest",
+        "parameter_size": "",
+        "quantization": "",
+        "family": "",
+        "size_mb": 0,
         "remote": False,
     }
     assert rows["glm-4.7:cloud"]["family"] == ""
@@ -292,8 +334,16 @@ def test_show_info_decides_when_tags_have_no_capabilities():
 
 
 @pytest.mark.parametrize(
-    "name", ["nomic-embed-text:latest", "mxbai-embed-large:335m", "all-minilm:l6", "bge-large:latest",
-             "snowflake-arctic-embed:s", "granite-embedding:30m", "library/nomic-embed-text:v1.5"],
+    "name",
+    [
+        "nomic-embed-text:latest",
+        "mxbai-embed-large:335m",
+        "all-minilm:l6",
+        "bge-large:latest",
+        "snowflake-arctic-embed:s",
+        "granite-embedding:30m",
+        "library/nomic-embed-text:v1.5",
+    ],
 )
 def test_embedding_names_without_capabilities(name):
     assert is_embedding_only({"name": name, "size": 1, "details": {"family": "x"}})
@@ -316,14 +366,25 @@ def test_ollama_show_of_an_old_server_without_capabilities():
 
 
 def test_ollama_show_pooling_type_marks_an_embedding_model():
-    document = {"model_info": {"general.architecture": "nomic-bert", "nomic-bert.pooling_type": 1,
-                               "nomic-bert.embedding_length": 768, "nomic-bert.context_length": 2048}}
+    document = {
+        "model_info": {
+            "general.architecture": "nomic-bert",
+            "nomic-bert.pooling_type": 1,
+            "nomic-bert.embedding_length": 768,
+            "nomic-bert.context_length": 2048,
+        }
+    }
     info = ollama_model_info(document)
     assert info.has_pooling and info.embedding_length == 768 and info.context_length == 2048
     assert is_embedding_only({"name": "custom:1"}, info)
 
 
 def test_ollama_show_does_not_suffix_match_other_towers():
-    document = {"model_info": {"general.architecture": "qwen25vl", "qwen25vl.vision.embedding_length": 1280,
-                               "qwen25vl.embedding_length": 3584}}
+    document = {
+        "model_info": {
+            "general.architecture": "qwen25vl",
+            "qwen25vl.vision.embedding_length": 1280,
+            "qwen25vl.embedding_length": 3584,
+        }
+    }
     assert ollama_model_info(document).embedding_length == 3584

@@ -44,8 +44,9 @@ def live_app(requests_mock, make_settings):
     requests_mock.get(f"{OR_BASE}/embeddings/models", content=fixture_bytes("openrouter/embeddings_models.json"))
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", content=fixture_bytes("ollama/tags_1.json"))
     requests_mock.post(f"{OLLAMA_BASE}/api/show", content=fixture_bytes("ollama/show_qwen3_1.7b.json"))
-    app = create_app(make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE,
-                                   ollama_base_url=OLLAMA_BASE))
+    app = create_app(
+        make_settings(openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=OR_BASE, ollama_base_url=OLLAMA_BASE)
+    )
     app.extensions["catalog_service"].refresher.run_all()
     return app
 
@@ -107,14 +108,19 @@ def _template_of(paths, path: str) -> str:
     segments = path.split("/")
     for template in SOURCE_TEMPLATES:
         parts = template.split("/")
-        if len(parts) == len(segments) and all(p == s or p == "{name}" for p, s in zip(parts, segments)):
+        if len(parts) == len(segments) and all(p == s or p == "{name}" for p, s in zip(parts, segments, strict=True)):
             return template
     raise AssertionError(f"{path} is not described")
 
 
 DOCUMENT = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
-CATALOG_PATHS = ["/api/models/openrouter", "/api/models/openrouter/embeddings", "/api/models/ollama",
-                 "/api/models/ollama/embeddings", "/api/models/embeddings"]
+CATALOG_PATHS = [
+    "/api/models/openrouter",
+    "/api/models/openrouter/embeddings",
+    "/api/models/ollama",
+    "/api/models/ollama/embeddings",
+    "/api/models/embeddings",
+]
 
 
 def _documented_answers(templates: bool = False) -> set[tuple[str, str, int]]:
@@ -178,7 +184,8 @@ def _every_answer(app, headers: dict, live: bool) -> list:
             ("GET", path + "?new=false&deprecated=false&include_removed=true&local=true", {"headers": headers}, 200),
         ]
     compatibility = "/api/models/embeddings/compatibility"
-    return made + [
+    return [
+        *made,
         # Live: 410 (before the baseline); curated: 200 with no entries and no history.
         ("GET", "/api/models/changes?since=2000-01-01T00:00:00Z", {"headers": headers}, 410 if live else 200),
         ("GET", changes, {"headers": headers}, 200),
@@ -186,12 +193,25 @@ def _every_answer(app, headers: dict, live: bool) -> list:
         ("GET", "/api/models/changes?since=yesterday", {"headers": headers}, 400),
         ("GET", "/api/models/changes?since=2000-01-01T00:00:00Z", {}, 401),
         ("GET", changes, {"headers": headers, "redis_down": True}, 503),
-        ("GET", f"{compatibility}?current=openrouter:openai/text-embedding-3-large"
-                "&candidate=embeddings:openai/text-embedding-3-large", {"headers": headers}, 200),
-        ("GET", f"{compatibility}?current=openrouter:openai/text-embedding-3-large&candidate=openrouter:baai/bge-m3",
-         {"headers": headers}, 200),
-        ("GET", f"{compatibility}?current=openrouter:nobody/nothing&candidate=openrouter:baai/bge-m3",
-         {"headers": headers}, 404),
+        (
+            "GET",
+            f"{compatibility}?current=openrouter:openai/text-embedding-3-large"
+            "&candidate=embeddings:openai/text-embedding-3-large",
+            {"headers": headers},
+            200,
+        ),
+        (
+            "GET",
+            f"{compatibility}?current=openrouter:openai/text-embedding-3-large&candidate=openrouter:baai/bge-m3",
+            {"headers": headers},
+            200,
+        ),
+        (
+            "GET",
+            f"{compatibility}?current=openrouter:nobody/nothing&candidate=openrouter:baai/bge-m3",
+            {"headers": headers},
+            404,
+        ),
         ("GET", f"{compatibility}?current=openrouter:baai/bge-m3", {"headers": headers}, 400),
         ("GET", f"{compatibility}?current=openrouter:baai/bge-m3&candidate=openrouter:baai/bge-m3", {}, 401),
         ("GET", "/api/models", {"headers": headers}, 200),
@@ -201,8 +221,12 @@ def _every_answer(app, headers: dict, live: bool) -> list:
         ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}, 202),
         ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "ollama"}}, 429),
         ("POST", "/api/models/refresh", {"headers": headers, "json": {"source": "x"}}, 400),
-        ("POST", "/api/models/refresh", {"headers": {"Authorization": f"Bearer {make_token()}"},
-                                         "json": {"source": "all"}}, 403),
+        (
+            "POST",
+            "/api/models/refresh",
+            {"headers": {"Authorization": f"Bearer {make_token()}"}, "json": {"source": "all"}},
+            403,
+        ),
         ("POST", "/api/models/refresh", {"json": {"source": "all"}}, 401),
         ("GET", "/api/models/openapi.json", {}, 200),
         ("GET", "/healthz", {}, 200),
@@ -245,7 +269,8 @@ def _source_answers(app, headers: dict) -> list:
             ("GET", path + "?supports=telepathy", {"headers": headers}, 400),
             ("GET", path, {}, 401),
         ]
-    return made + [
+    return [
+        *made,
         ("GET", "/api/models/anthropic/embeddings", {"headers": headers}, 404),  # Anthropic lists none
         ("GET", "/api/models/cohere", {"headers": headers}, 404),  # not configured
         ("GET", "/api/models/cohere/embeddings", {"headers": headers}, 404),
@@ -318,8 +343,13 @@ def test_schemathesis(hosted_app, operation_label, mode):
     app = hosted_app
     operation = next(op for op in _operations(app) if op.label == operation_label)
 
-    @hypothesis.settings(max_examples=15, deadline=None, derandomize=True, database=None,
-                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.settings(
+        max_examples=15,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         # A name the pattern excludes, or one with a slash, addresses another endpoint, which

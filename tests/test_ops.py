@@ -106,7 +106,9 @@ def test_json_log_line_carries_refresh_fields(requests_mock, keyed_app, caplog):
 
 
 def test_secrets_are_masked_in_any_log_line():
-    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "key %s and secret %s", (OPENROUTER_KEY, JWT_SECRET), None)
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "key %s and secret %s", (OPENROUTER_KEY, JWT_SECRET), None
+    )
     SecretMaskingFilter((OPENROUTER_KEY, JWT_SECRET)).filter(record)
     assert record.getMessage() == "key *** and secret ***"
 
@@ -118,8 +120,9 @@ def test_configure_logging_json(make_settings, capsys):
         [handler] = [h for h in root.handlers if getattr(h, "_catalog_handler", False)]
         # Straight to the service's handler: the suite's own check on the root logger would
         # (rightly) flag a record that carries the key before that handler masks it.
-        record = root.makeRecord("app.test", logging.WARNING, __file__, 1, "leaked %s?", (OPENROUTER_KEY,), None,
-                                 extra={"event": "test"})
+        record = root.makeRecord(
+            "app.test", logging.WARNING, __file__, 1, "leaked %s?", (OPENROUTER_KEY,), None, extra={"event": "test"}
+        )
         handler.handle(record)
         err = capsys.readouterr().err.strip().splitlines()[-1]
         line = json.loads(err)

@@ -150,7 +150,9 @@ def test_json_access_log_lines_carry_time_and_level(upstream, redis_url):
     port = free_port()
     server = start_gunicorn(port, catalog_env(upstream, redis_url, INTERVAL, LOG_FORMAT="json"))
     try:
-        requests.get(f"http://127.0.0.1:{port}/api/models/openrouter?x=1", headers={"Authorization": "Bearer nope"}, timeout=5)
+        requests.get(
+            f"http://127.0.0.1:{port}/api/models/openrouter?x=1", headers={"Authorization": "Bearer nope"}, timeout=5
+        )
     finally:
         output = stop(server)
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"event": "access"' in line]

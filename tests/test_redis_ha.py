@@ -46,6 +46,7 @@ PASSWORDS = (APP_PASSWORD, quote(APP_PASSWORD, safe=""), CREDENTIALS.admin_passw
 def settings_from(**env: str) -> Settings:
     return Settings.from_env({"JWT_SECRET_KEY": JWT_SECRET, **env})
 
+
 # The catalog the store tests publish, and the sources the refresher runs in the failover test.
 SOURCES = ("openrouter", "embeddings", "ollama")
 
@@ -161,8 +162,9 @@ def test_sigkill_of_the_primary_serves_only_200s_and_the_refresher_publishes_to_
     headers = {"Authorization": f"Bearer {make_token()}", "Connection": "close"}
     new_primary = cluster.app_client(cluster.replica)
     try:
-        assert wait_until(lambda: requests.get(url, headers=headers, timeout=5).json()["data"]["source"] == "api", 30), (
-            output_of(refresher))
+        assert wait_until(
+            lambda: requests.get(url, headers=headers, timeout=5).json()["data"]["source"] == "api", 30
+        ), output_of(refresher)
         statuses, sources = [], set()
         killed_at = republished_at = None
         deadline = time.monotonic() + 60  # the loop is bounded whatever happens
@@ -187,12 +189,16 @@ def test_sigkill_of_the_primary_serves_only_200s_and_the_refresher_publishes_to_
         server_output = stop(server)
     assert killed_at is not None
     took = "never" if republished_at is None else f"{republished_at - killed_monotonic:.1f}s"
-    print(f"{len(statuses)} requests; republished to the new primary {took} after the SIGKILL "
-          f"(bound {REPUBLISH_BOUND_SECONDS}s)")
+    print(
+        f"{len(statuses)} requests; republished to the new primary {took} after the SIGKILL "
+        f"(bound {REPUBLISH_BOUND_SECONDS}s)"
+    )
     bad = [status for status in statuses if not 200 <= status < 300]
     assert bad == [], f"{len(bad)} non-2xx answers of {len(statuses)}"
     assert sources <= {"api", "curated_fallback"} and "api" in sources
-    assert republished_at is not None, f"no publish to the new primary in {REPUBLISH_BOUND_SECONDS}s:\n{refresher_output}"
+    assert republished_at is not None, (
+        f"no publish to the new primary in {REPUBLISH_BOUND_SECONDS}s:\n{refresher_output}"
+    )
     assert cluster.primary_port() == cluster.replica.port
     assert_no_password(refresher_output)
     assert_no_password(server_output)
@@ -210,8 +216,9 @@ def test_the_refresher_follows_a_demoted_primary_to_the_new_one(cluster, caplog)
     cluster.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
     demoted = cluster.primary.client()
     # Sentinel turns the old primary into a replica on its next look at it (seconds, not instantly).
-    assert wait_until(lambda: cluster.primary_port() == cluster.replica.port
-                      and demoted.info("replication")["role"] == "slave", 60)
+    assert wait_until(
+        lambda: cluster.primary_port() == cluster.replica.port and demoted.info("replication")["role"] == "slave", 60
+    )
     second = llm_snapshot([dict(ROWS[0], context=2000)], "api", fetched_at=2.0)
     # The writer's pooled connections still point at the demoted primary.
     assert publish(writer, "openrouter", second)
@@ -271,8 +278,10 @@ def pki(tmp_path_factory):
         pytest.skip("no openssl command to make test certificates with")
     binary = tls_redis_binary(workdir, certificates)
     if binary is None:
-        pytest.skip("no redis-server built with TLS: `apt-get install redis-server` (Debian's has it) "
-                    "or set TEST_REDIS_TLS_SERVER to one")
+        pytest.skip(
+            "no redis-server built with TLS: `apt-get install redis-server` (Debian's has it) "
+            "or set TEST_REDIS_TLS_SERVER to one"
+        )
     return workdir, certificates, binary
 
 
@@ -342,7 +351,9 @@ def test_sentinel_over_tls_finds_the_primary_and_follows_a_failover(pki, tmp_pat
         def published() -> bool:
             try:
                 lock = writer.acquire_lock("openrouter", 10)
-                return lock is not None and writer.publish(lock, {"openrouter": second}, RefreshStatus("openrouter", outcome="ok"))
+                return lock is not None and writer.publish(
+                    lock, {"openrouter": second}, RefreshStatus("openrouter", outcome="ok")
+                )
             except StoreUnavailable:  # until the sentinels have promoted the replica
                 return False
 

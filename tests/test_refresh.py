@@ -123,7 +123,9 @@ def test_a_rejected_key_is_retried_only_after_the_interval(requests_mock, keyed_
     service.refresher.run("openrouter", force=True)
     status = service.store.read_status("openrouter")
     assert status.last_error == "OpenRouter at openrouter.test: key rejected (401)"
-    assert status.next_attempt_at - status.last_attempt == pytest.approx(service.registry.sources["openrouter"].interval_seconds)
+    assert status.next_attempt_at - status.last_attempt == pytest.approx(
+        service.registry.sources["openrouter"].interval_seconds
+    )
 
 
 def test_failures_back_off_up_to_the_interval(requests_mock, keyed_app):
@@ -152,8 +154,14 @@ def test_without_a_key_openrouter_is_not_polled(requests_mock, app):
 
 
 def embedding_show() -> dict:
-    return {"model_info": {"general.architecture": "nomic-bert", "nomic-bert.pooling_type": 1,
-                           "nomic-bert.embedding_length": 768}, "details": {"family": "nomic-bert"}}
+    return {
+        "model_info": {
+            "general.architecture": "nomic-bert",
+            "nomic-bert.pooling_type": 1,
+            "nomic-bert.embedding_length": 768,
+        },
+        "details": {"family": "nomic-bert"},
+    }
 
 
 def test_ollama_refresh_asks_show_once_per_digest(requests_mock, keyed_app, auth_headers):
@@ -213,8 +221,12 @@ def test_ollama_down_publishes_unreachable_with_a_short_message(requests_mock, k
     requests_mock.get(f"{OLLAMA_BASE}/api/tags", status_code=502)
     assert refresher.run("ollama", force=True).outcome == "failed"
     data = served(keyed_app, "/api/models/ollama", auth_headers)
-    assert data == {"models": [], "source": "ollama_unreachable", "total": 0,
-                    "error": "Ollama at ollama.test:11434 answered HTTP 502"}
+    assert data == {
+        "models": [],
+        "source": "ollama_unreachable",
+        "total": 0,
+        "error": "Ollama at ollama.test:11434 answered HTTP 502",
+    }
 
 
 def test_ollama_empty_list_is_published(requests_mock, keyed_app, auth_headers):
@@ -236,8 +248,9 @@ def test_ollama_wrong_shape_is_unreachable_with_reason(requests_mock, keyed_app,
 
 def test_two_refreshers_racing_on_one_redis_make_one_upstream_call(upstream, redis_url, make_settings):
     upstream.set("/api/v1/models", fixture_bytes("openrouter/models.json"), delay=0.3)
-    settings = make_settings(redis_url=redis_url, openrouter_api_key=OPENROUTER_KEY,
-                             openrouter_base_url=f"{upstream.url}/api/v1")
+    settings = make_settings(
+        redis_url=redis_url, openrouter_api_key=OPENROUTER_KEY, openrouter_base_url=f"{upstream.url}/api/v1"
+    )
     refreshers = [create_app(settings).extensions["catalog_service"].refresher for _ in range(4)]
     results = []
     threads = [threading.Thread(target=lambda r=r: results.append(r.run("openrouter"))) for r in refreshers]

@@ -116,9 +116,11 @@ def test_soak(upstream, redis_url, redis_server):
     seconds = sorted(answer.seconds for answer in answers)
     # Latency is bench/'s business (bench/run.py measures the service while its upstream hangs);
     # here it is printed, not judged.
-    print(f"\nsoak: {len(answers)} requests in {elapsed:.0f}s, p99 {seconds[len(seconds) * 99 // 100] * 1000:.0f} ms, "
-          f"slowest {seconds[-1] * 1000:.0f} ms, statuses {dict(statuses)}, sources {dict(sources)}, "
-          f"upstream calls {calls} (interval {INTERVAL:g}s)")
+    print(
+        f"\nsoak: {len(answers)} requests in {elapsed:.0f}s, p99 {seconds[len(seconds) * 99 // 100] * 1000:.0f} ms, "
+        f"slowest {seconds[-1] * 1000:.0f} ms, statuses {dict(statuses)}, sources {dict(sources)}, "
+        f"upstream calls {calls} (interval {INTERVAL:g}s)"
+    )
     assert crashed == []
     # Every answer of the whole run was a 2xx with a source: no error, no body without data.
     failures = [answer for answer in answers if not 200 <= answer.status < 300 or answer.source is None]
@@ -131,9 +133,11 @@ def test_soak(upstream, redis_url, redis_server):
         assert asked == set(ENDPOINTS), (step, asked)
     # Once live data was served, an OpenRouter endpoint never fell back to curated data.
     for endpoint in ENDPOINTS[:2]:
-        served = [answer.source for answer in sorted(answers, key=lambda answer: answer.at) if answer.endpoint == endpoint]
+        served = [
+            answer.source for answer in sorted(answers, key=lambda answer: answer.at) if answer.endpoint == endpoint
+        ]
         assert "api" in served
-        assert "curated_fallback" not in served[served.index("api"):], endpoint
+        assert "curated_fallback" not in served[served.index("api") :], endpoint
     assert "ollama" in sources
     # One upstream call per catalog per interval, flapping or not.
     for path in UPSTREAM_PATHS:

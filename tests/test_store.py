@@ -40,14 +40,26 @@ def test_a_late_publish_after_another_run_took_the_lock_is_refused(store):
     assert current is not None  # the expired lock was free to take
     newer = llm_snapshot(ROWS, "api", 2.0)
     assert store.publish(current, {"openrouter": newer}, RefreshStatus("openrouter", last_error="by current")) is True
-    assert store.publish(late, {"openrouter": llm_snapshot(STALE_ROWS, "api", 1.0)}, RefreshStatus("openrouter", last_error="by late")) is False
+    assert (
+        store.publish(
+            late,
+            {"openrouter": llm_snapshot(STALE_ROWS, "api", 1.0)},
+            RefreshStatus("openrouter", last_error="by late"),
+        )
+        is False
+    )
     assert store.read("openrouter") == newer
     assert store.read_status("openrouter") == RefreshStatus("openrouter", last_error="by current")
 
 
 def test_a_publish_after_the_lock_expired_is_refused_even_when_nobody_took_it(store):
     late = outlived_lock(store)
-    assert store.publish(late, {"openrouter": llm_snapshot(ROWS, "api", 1.0)}, RefreshStatus("openrouter", last_error="by late")) is False
+    assert (
+        store.publish(
+            late, {"openrouter": llm_snapshot(ROWS, "api", 1.0)}, RefreshStatus("openrouter", last_error="by late")
+        )
+        is False
+    )
     assert store.read("openrouter") is None
     assert store.read_status("openrouter") is None
 
@@ -55,6 +67,11 @@ def test_a_publish_after_the_lock_expired_is_refused_even_when_nobody_took_it(st
 def test_a_publish_with_a_released_lock_is_refused(store):
     lock = store.acquire_lock("openrouter", 10)
     store.release_lock(lock)
-    assert store.publish(lock, {"openrouter": llm_snapshot(ROWS, "api", 1.0)}, RefreshStatus("openrouter", last_error="by released")) is False
+    assert (
+        store.publish(
+            lock, {"openrouter": llm_snapshot(ROWS, "api", 1.0)}, RefreshStatus("openrouter", last_error="by released")
+        )
+        is False
+    )
     assert store.read("openrouter") is None
     assert store.read_status("openrouter") is None

@@ -27,7 +27,9 @@ def publish(store, catalog, snapshot, status=None) -> bool:
     lock = store.acquire_lock(catalog, 10)
     assert lock is not None
     try:
-        return store.publish(lock, {catalog: snapshot}, status or RefreshStatus(catalog, outcome="ok", rows=snapshot.rows))
+        return store.publish(
+            lock, {catalog: snapshot}, status or RefreshStatus(catalog, outcome="ok", rows=snapshot.rows)
+        )
     finally:
         store.release_lock(lock)
 
@@ -160,7 +162,9 @@ def test_api_keeps_answering_200_while_redis_is_stopped(redis_url, redis_server,
         time.sleep(0.01)
 
 
-def test_a_fresh_worker_serves_curated_fallback_while_redis_is_stopped(redis_url, redis_server, make_settings, auth_headers):
+def test_a_fresh_worker_serves_curated_fallback_while_redis_is_stopped(
+    redis_url, redis_server, make_settings, auth_headers
+):
     redis_server.stop()
     app = create_app(make_settings(redis_url=redis_url, openrouter_api_key=OPENROUTER_KEY))
     response = app.test_client().get("/api/models/openrouter/embeddings", headers=auth_headers)

@@ -102,7 +102,9 @@ def test_retry_after_http_date():
 
 
 def test_non_json_is_rejected_with_type_and_size_but_no_body(requests_mock, openrouter):
-    requests_mock.get(f"{BASE}/models", text="<html>maintenance, key sk-xyz</html>", headers={"Content-Type": "text/html"})
+    requests_mock.get(
+        f"{BASE}/models", text="<html>maintenance, key sk-xyz</html>", headers={"Content-Type": "text/html"}
+    )
     with pytest.raises(UpstreamError) as caught:
         openrouter.models()
     message = str(caught.value)
@@ -143,7 +145,7 @@ def test_hanging_server_ends_at_the_deadline(upstream):
     upstream.set("/api/tags", mode="hang")
     client = OllamaClient(HttpClient(timeout_seconds=0.5, max_bytes=10_000), upstream.url)
     started = time.monotonic()
-    with pytest.raises(UpstreamError, match="within 0.5 s"):
+    with pytest.raises(UpstreamError, match=r"within 0\.5 s"):
         client.tags()
     assert time.monotonic() - started < 0.5 + DEADLINE_MARGIN
 
@@ -158,8 +160,11 @@ def test_gzip_bomb_is_capped_on_decoded_bytes(upstream):
 
 
 def test_gzip_answer_is_decoded(upstream):
-    upstream.set("/api/tags", gzip.compress(fixture_bytes("ollama/tags_2.json")),
-                 headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    upstream.set(
+        "/api/tags",
+        gzip.compress(fixture_bytes("ollama/tags_2.json")),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     client = OllamaClient(HttpClient(timeout_seconds=5.0, max_bytes=1_000_000), upstream.url)
     assert len(client.tags()["models"]) == 6
 

@@ -54,9 +54,9 @@ def gemini_page(document: Any) -> Page:
 
 def model_id(name: Any) -> str:
     """The id from a record's `name` ("models/gemini-2.5-flash" → "gemini-2.5-flash")."""
-    if not isinstance(name, str) or not name.startswith(NAME_PREFIX) or not name[len(NAME_PREFIX):].strip():
+    if not isinstance(name, str) or not name.startswith(NAME_PREFIX) or not name[len(NAME_PREFIX) :].strip():
         raise BadRow
-    return name[len(NAME_PREFIX):]
+    return name[len(NAME_PREFIX) :]
 
 
 def normalise_gemini_models(records: list, embedding_models: EmbeddingModels) -> tuple[Normalised, Normalised]:

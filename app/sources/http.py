@@ -11,7 +11,7 @@ import email.utils
 import json
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,7 +78,7 @@ class HttpClient:
                 headers=headers,
                 json=json_body,
                 # total: the connect and the wait for headers share one budget.
-                timeout=Timeout(total=budget),
+                timeout=Timeout(total=budget),  # type: ignore[arg-type]  # urllib3's Timeout: requests passes it on
                 allow_redirects=False,
                 stream=True,
             )
@@ -104,7 +104,8 @@ class HttpClient:
             raise UpstreamError(f"{label} sent more than {self.max_bytes} bytes")
         raw = response.raw
         sock = _socket_of(raw)
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -154,11 +155,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when is None:
-        return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    current = datetime.now(timezone.utc).timestamp() if now is None else now
+        when = when.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
     return max(0.0, when.timestamp() - current)
 
 
@@ -169,18 +168,19 @@ def _socket_of(raw: Any) -> socket.socket | None:
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    while exc is not None:
-        if isinstance(exc, (TimeoutError, socket.timeout, requests.Timeout)):
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (TimeoutError, socket.timeout, requests.Timeout)):
             return True
-        if "timed out" in str(exc).lower():
+        if "timed out" in str(seen).lower():
             return True
-        exc = exc.__cause__ or exc.__context__
+        seen = seen.__cause__ or seen.__context__
     return False
 
 
 def _connection_problem(exc: BaseException) -> str:
     """A few words on why a connection failed, without URLs or credentials."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError):
             return "connection refused"

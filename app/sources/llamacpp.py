@@ -110,7 +110,9 @@ def _model(entry: Any, props: dict | None) -> ListedModel:
 
     found = set()
     modalities = props.get("modalities")
-    if (inputs is not None and "image" in inputs) or (isinstance(modalities, dict) and modalities.get("vision") is True):
+    if (inputs is not None and "image" in inputs) or (
+        isinstance(modalities, dict) and modalities.get("vision") is True
+    ):
         found.add("vision")
     caps = props.get("chat_template_caps")
     if isinstance(caps, dict) and caps.get("supports_tool_calls") is True:

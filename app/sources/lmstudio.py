@@ -69,7 +69,7 @@ def _v1_model(entry: Any) -> ListedModel:
     instances = [item for item in instances if isinstance(item, dict)] if isinstance(instances, list) else None
     # The smallest loaded context is what any request to this key can count on.
     loaded_contexts = [size for size in map(_instance_context, instances or ()) if size]
-    capabilities = entry.get("capabilities") if isinstance(entry.get("capabilities"), dict) else {}
+    capabilities = entry["capabilities"] if isinstance(entry.get("capabilities"), dict) else {}
     found = set()
     if capabilities.get("vision") is True:
         found.add("vision")

@@ -52,7 +52,9 @@ def normalise_mistral_models(records: list, embedding_models: EmbeddingModels) -
         if capabilities.get("completion_chat") is True:
             if any(marker in row["id"] for marker in NOT_CHAT_MARKERS):
                 continue
-            row["capabilities"] = sorted({name for flag, name in CAPABILITY_FLAGS.items() if capabilities.get(flag) is True})
+            row["capabilities"] = sorted(
+                {name for flag, name in CAPABILITY_FLAGS.items() if capabilities.get(flag) is True}
+            )
             row["is_free"] = False
             expires_on = _date(record.get("deprecation"))
             if expires_on:
@@ -73,7 +75,7 @@ def _one_per_model(records: list) -> list[dict | None]:
         if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"].strip():
             bad.append(None)
             continue
-        model = record.get("name") if isinstance(record.get("name"), str) and record["name"].strip() else record["id"]
+        model: str = record["name"] if isinstance(record.get("name"), str) and record["name"].strip() else record["id"]
         groups.setdefault(model, []).append(record)
     chosen: list[dict | None] = []
     for model, members in groups.items():

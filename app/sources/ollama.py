@@ -39,7 +39,6 @@ EMBEDDING_FAMILIES = frozenset({"bert", "nomic-bert", "nomic-bert-moe"})
 OLLAMA_CAPABILITIES = {"tools": "tools", "vision": "vision", "thinking": "reasoning"}
 
 
-
 @dataclasses.dataclass(frozen=True)
 class OllamaModelInfo:
     """What /api/show tells about one model, reduced to what the catalog uses."""
@@ -99,14 +98,12 @@ def is_embedding_only(entry: dict, info: OllamaModelInfo | None = None) -> bool:
     base = name.split(":", 1)[0].rsplit("/", 1)[-1]
     if base.startswith(EMBEDDING_NAME_PREFIXES):
         return True
-    details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    details = entry["details"] if isinstance(entry.get("details"), dict) else {}
     families = {details.get("family")} | set(details.get("families") or ())
     return bool(EMBEDDING_FAMILIES & {str(f).lower() for f in families if f})
 
 
-def normalise_ollama_tags(
-    document: Any, infos: Mapping[str, OllamaModelInfo] | None = None
-) -> Normalised:
+def normalise_ollama_tags(document: Any, infos: Mapping[str, OllamaModelInfo] | None = None) -> Normalised:
     """Ollama /api/tags → inference-model rows; `infos` are /api/show results by model name."""
     return _ollama_rows(document, infos or {}, embedding=False)
 
@@ -140,7 +137,11 @@ def _ollama_rows(
         details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
         context = info.context_length if info and info.context_length else positive_int(details.get("context_length"))
         if embedding:
-            size = info.embedding_length if info and info.embedding_length else positive_int(details.get("embedding_length"))
+            size = (
+                info.embedding_length
+                if info and info.embedding_length
+                else positive_int(details.get("embedding_length"))
+            )
             known = embedding_models.find("ollama", row["id"]) if embedding_models is not None else None
             row = {
                 "id": row["id"], "name": row["name"], "family": row["family"],

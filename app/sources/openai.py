@@ -45,7 +45,7 @@ MODEL_FAMILIES: tuple[tuple[re.Pattern, str | None, str], ...] = tuple(
 
 
 def family_kind(model_id: str) -> str | None:
-    """"chat", "embedding" or None (left out) for an OpenAI model id."""
+    """ "chat", "embedding" or None (left out) for an OpenAI model id."""
     base = model_id.split(":")[1] if model_id.startswith("ft:") else model_id
     for pattern, kind, _ in MODEL_FAMILIES:
         if pattern.search(base.lower()):
@@ -55,7 +55,9 @@ def family_kind(model_id: str) -> str | None:
 
 def normalise_openai_models(records: list, embedding_models: EmbeddingModels) -> tuple[Normalised, Normalised]:
     """OpenAI /models records → chat rows and embedding rows (by MODEL_FAMILIES)."""
-    chat, embeddings, skipped = [], [], 0
+    chat: list[dict] = []
+    embeddings: list[dict] = []
+    skipped = 0
     for record in records:
         try:
             model_id = _model_id(record)

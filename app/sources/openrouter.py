@@ -41,6 +41,7 @@ CAPABILITY_PARAMETERS = {
     "web_search": {"web_search_options"},
 }
 
+
 def provider_name(model_id: str) -> str:
     """The display name of the author part of an OpenRouter id (`~` alias ids too)."""
     return maker_name(model_id.lstrip("~").split("/", 1)[0])
@@ -277,6 +278,12 @@ def sources(settings: Settings, context: SourceContext) -> list[Source]:
     embeddings = embedding_catalog("embeddings", "openrouter", live_label="api", curated_rows=curated_embeddings)
     return [
         OpenRouterModels("openrouter", llms, settings, client),
-        OpenRouterEmbeddings("embeddings", embeddings, settings, client, dimensions=curated.embedding_dimensions(),
-                             embedding_models=table),
+        OpenRouterEmbeddings(
+            "embeddings",
+            embeddings,
+            settings,
+            client,
+            dimensions=curated.embedding_dimensions(),
+            embedding_models=table,
+        ),
     ]

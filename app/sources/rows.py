@@ -141,7 +141,8 @@ def deduplicated(rows: list[dict], skipped: int) -> Normalised:
         unique[row["id"]] = row
     ordered = sorted(
         # A null provider (a local server's model of unknown maker) sorts first, not as "None".
-        unique.values(), key=lambda row: (str(row.get("provider") or "").casefold(), row["name"].casefold(), row["id"])
+        unique.values(),
+        key=lambda row: (str(row.get("provider") or "").casefold(), row["name"].casefold(), row["id"]),
     )
     return Normalised(ordered, skipped)
 

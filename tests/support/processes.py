@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from harness import processes
 from tests.support.secrets import JWT_SECRET, OPENROUTER_KEY
 
@@ -15,7 +17,7 @@ def catalog_env(upstream, redis_url: str, interval: float, **extra: str) -> dict
 
 def call_gaps(times: list[float]) -> list[float]:
     """Seconds between consecutive upstream calls."""
-    return [round(later - earlier, 3) for earlier, later in zip(times, times[1:])]
+    return [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
 
 
 def assert_once_per_interval(gaps: list[float], interval: float) -> None:

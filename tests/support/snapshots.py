@@ -13,7 +13,9 @@ def llm_snapshot(rows: list[dict], source: str, fetched_at: float | None = None)
     """An OpenRouter list: live ("api", with `total`) or curated/curated_fallback (without)."""
     if source == "api":
         return live_snapshot(OPENROUTER, rows, fetched_at or 0.0)
-    return curated_snapshot(chat_catalog("openrouter", "openrouter", live_label="api", curated_rows=tuple(rows)), source)
+    return curated_snapshot(
+        chat_catalog("openrouter", "openrouter", live_label="api", curated_rows=tuple(rows)), source
+    )
 
 
 def ollama_snapshot(rows: list[dict], fetched_at: float) -> Snapshot:
