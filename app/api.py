@@ -13,6 +13,7 @@ import math
 import yaml
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.http import parse_accept_header, parse_etags
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 from config import PROJECT_ROOT
 
@@ -209,10 +210,10 @@ def _not_modified(header: str | None, snapshot: Snapshot) -> bool:
 
 
 class CatalogFastPath:
-    """WSGI middleware: a plain GET of a catalog whose bearer token was already verified
-    (and has not expired) gets catalog_response() at once, without Flask's routing and
-    request context. Anything else (no token, a new token, a query string, another method or
-    path) goes to Flask, which verifies in full and answers errors."""
+    """WSGI middleware: a GET of a catalog whose bearer token was already verified (and has
+    not expired), with valid filters or none, gets catalog_response() at once, without Flask's
+    routing and request context. Anything else (no token, a new token, an invalid filter,
+    another method or path) goes to Flask, which verifies in full and answers errors."""
 
     def __init__(self, wsgi_app, service: CatalogService, tokens) -> None:
         self.wsgi_app = wsgi_app
@@ -225,10 +226,16 @@ class CatalogFastPath:
         if (
             name is not None
             and environ.get("REQUEST_METHOD") == "GET"
-            and not environ.get("QUERY_STRING")
             and cached_claims(environ, self._tokens) is not None
         ):
-            status, headers, body = catalog_response(self._service, name, environ)
+            wanted = None
+            if environ.get("QUERY_STRING"):
+                try:
+                    # Parsed as Flask parses request.args, so both paths read the same filter.
+                    wanted = CatalogFilter.from_args(WerkzeugRequest(environ).args)
+                except InvalidParameter:
+                    return self.wsgi_app(environ, start_response)  # Flask answers the 400
+            status, headers, body = catalog_response(self._service, name, environ, wanted)
             start_response(status, headers)
             return [body]
         return self.wsgi_app(environ, start_response)

@@ -108,17 +108,31 @@ def test_fast_path_and_flask_path_answer_alike_on_every_catalog(app, client):
     assert PATH in paths and len(paths) >= 4
     for path in paths:
         etag = client.get(path, headers=bearer(make_token())).headers["ETag"]
-        for number, extra in enumerate(({}, {"Accept-Encoding": "gzip"}, {"If-None-Match": etag})):
+        cases = [("", {}), ("", {"Accept-Encoding": "gzip"}), ("", {"If-None-Match": etag}),
+                 ("?q=e&free=false&unknown=1", {}), ("?min_context=lots", {})]  # fmt: skip
+        for number, (query, extra) in enumerate(cases):
             token = make_token(sub=f"fast-path-{path}-{number}")
             headers = {**bearer(token), **extra}
             assert token not in tokens._entries
-            through_flask = _answer(client, path, headers)  # a new token: verified in full by the view
+            through_flask = _answer(client, path + query, headers)  # a new token: verified in full by the view
             assert token in tokens._entries
-            fast = _answer(client, path, headers)  # now answered before Flask routes it
-            assert fast == through_flask, (path, extra)
+            fast = _answer(client, path + query, headers)  # now answered before Flask routes it
+            assert fast == through_flask, (path, query, extra)
 
 
-def test_fast_path_leaves_query_strings_heads_and_other_paths_to_flask(app, client, auth_headers):
+def test_fast_path_answers_valid_filters_and_leaves_invalid_ones_to_flask(app, client, auth_headers):
+    through_flask = []
+    app.before_request(lambda: through_flask.append(1))  # runs only for what Flask dispatches
+    client.get(PATH, headers=auth_headers)  # the token is now cached
+    assert len(through_flask) == 1
+    assert client.get(PATH + "?q=gpt&x=1", headers=auth_headers).status_code == 200
+    assert len(through_flask) == 1  # answered before Flask
+    response = client.get(PATH + "?min_context=lots", headers=auth_headers)
+    assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "min_context"
+    assert len(through_flask) == 2
+
+
+def test_fast_path_leaves_heads_and_other_paths_to_flask(app, client, auth_headers):
     client.get(PATH, headers=auth_headers)  # the token is now cached
     assert client.get(PATH + "?x=1", headers=auth_headers).status_code == 200
     assert client.head(PATH, headers=auth_headers).get_data() == b""
