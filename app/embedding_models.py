@@ -32,6 +32,12 @@ _LM_STUDIO_PREFIX = "text-embedding-"
 _AMBIGUOUS = object()
 
 
+def table_kind(source_kind: str) -> str:
+    """The kind of ids to look a source's models up by: its own where the table lists them,
+    else Hugging Face repo names (what OpenAI-compatible servers usually serve)."""
+    return source_kind if source_kind in SOURCE_KINDS or source_kind in LOCAL_SERVER_KINDS else "huggingface"
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EmbeddingModel:
     """One set of embedding weights: its model_key, default output size and where it is served."""

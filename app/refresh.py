@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from config import Settings
 
-from .embedding_models import EmbeddingModels
+from .embedding_models import EmbeddingModels, table_kind
 from .lifecycle import Lifecycle, LifecyclePolicy
 from .logs import mask_secrets
 from .registry import Registry
@@ -35,10 +35,6 @@ RATE_LIMIT_CAP_SECONDS = 3600.0
 # A main list that shrank by more than half is published only once answers this long apart
 # confirm it (or an admin accepts it): a truncated upstream must not replace a good catalog.
 SHRINK_CONFIRM_SECONDS = 3600.0
-# Source kinds the embedding-model table knows ids of; the others' ids are Hugging Face names.
-EMBEDDING_TABLE_KINDS = frozenset(
-    {"openrouter", "openai", "gemini", "mistral", "ollama", "lmstudio", "llamacpp", "vllm"}
-)
 # Scheduler ticks are at most this far apart, so a failed fetch is retried before its interval ends.
 MAX_TICK_SECONDS = 60.0
 
@@ -170,7 +166,7 @@ class Refresher:
         where the upstream gave none) from the sourced table, whichever source it came from."""
         if self.embedding_models is None or self.registry.catalogs[name].kind != "embedding":
             return rows
-        kind = source.kind if source.kind in EMBEDDING_TABLE_KINDS else "huggingface"
+        kind = table_kind(source.kind)
         completed = []
         for row in rows:
             if "model_key" not in row:
