@@ -33,19 +33,19 @@ class Settings:
     redis_url: str | None = dataclasses.field(default=None, repr=False)  # may carry a password
     redis_key_prefix: str = "catalog:"
     openrouter_api_key: str | None = dataclasses.field(default=None, repr=False)
-    openrouter_base_url: str = "https://openrouter.ai/api/v1"
-    ollama_base_url: str = "http://localhost:11434"
+    openrouter_base_url: str = dataclasses.field(default="https://openrouter.ai/api/v1", repr=False)
+    ollama_base_url: str = dataclasses.field(default="http://localhost:11434", repr=False)
     openrouter_refresh_seconds: float = 900.0
     ollama_refresh_seconds: float = 30.0
     # Hosted providers: each is polled only when its key is set.
     openai_api_key: str | None = dataclasses.field(default=None, repr=False)
-    openai_base_url: str = "https://api.openai.com/v1"
+    openai_base_url: str = dataclasses.field(default="https://api.openai.com/v1", repr=False)
     anthropic_api_key: str | None = dataclasses.field(default=None, repr=False)
-    anthropic_base_url: str = "https://api.anthropic.com/v1"
+    anthropic_base_url: str = dataclasses.field(default="https://api.anthropic.com/v1", repr=False)
     gemini_api_key: str | None = dataclasses.field(default=None, repr=False)
-    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    gemini_base_url: str = dataclasses.field(default="https://generativelanguage.googleapis.com/v1beta", repr=False)
     mistral_api_key: str | None = dataclasses.field(default=None, repr=False)
-    mistral_base_url: str = "https://api.mistral.ai/v1"
+    mistral_base_url: str = dataclasses.field(default="https://api.mistral.ai/v1", repr=False)
     provider_refresh_seconds: float = 900.0
     upstream_timeout_seconds: float = 10.0
     upstream_max_bytes: int = 16 * 1024 * 1024
@@ -78,10 +78,6 @@ class Settings:
     new_model_days: float = 14.0
     deprecation_warning_days: float = 30.0
     tombstone_days: float = 30.0
-
-    @property
-    def is_development(self) -> bool:
-        return self.app_env == "development"
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ class LocalServer:
 
     name: str  # the URL segment, the source and catalog name
     kind: str  # one of LOCAL_SERVER_KINDS
-    base_url: str  # what an OpenAI client would be given, without a trailing "/"
+    base_url: str = dataclasses.field(repr=False)  # what an OpenAI client is given; may carry credentials
     api_key: str | None = dataclasses.field(default=None, repr=False)
     api_key_env: str | None = None  # the variable the key came from, for messages
     refresh_seconds: float | None = None  # None: LOCAL_REFRESH_SECONDS
@@ -150,7 +150,8 @@ def _variable(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _VARIABLE.match(value):
-        raise _EntryError(f"'api_key_env' must be the name of an environment variable, got {value!r}")
+        # The value is not echoed: a key pasted here by mistake must not reach the logs.
+        raise _EntryError("'api_key_env' must be the name of an environment variable (letters, digits, _), not the key")
     return value
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from .embedding_models import table_kind
 from .filters import InvalidParameter
 from .sources.base import API_PREFIX
 
@@ -103,7 +104,7 @@ def _side(service: CatalogService, parameter: str, value: str | None) -> Embeddi
     known = None
     if model_key is None and service.embedding_models is not None:
         try:
-            known = service.embedding_models.find(service.registry.source_of(catalog).kind, model_id)
+            known = service.embedding_models.find(table_kind(service.registry.source_of(catalog).kind), model_id)
         except ValueError:  # a kind of source the facts do not cover
             known = None
         model_key = known.key if known else None

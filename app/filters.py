@@ -163,7 +163,8 @@ def _positive(args: MultiDict, name: str) -> int | None:
     if name not in args:
         return None
     value = args[name]
-    if not (value.isascii() and value.isdigit()) or int(value) < 1 or len(value) > 12:
+    # The length first: int() of thousands of digits raises where a 400 is due.
+    if len(value) > 12 or not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise InvalidParameter(name, f"{name} must be a positive whole number")
     return int(value)
 

@@ -20,7 +20,6 @@ DAY_SECONDS = 86_400
 # The row fields whose changes are recorded. Pricing is `pricing` on chat rows and
 # `cost_per_million` on embedding rows; sizes of local files and the like are not watched.
 WATCHED_FIELDS = ("name", "context", "pricing", "cost_per_million", "capabilities", "dimensions", "expires_on")
-ENTRY_KINDS = ("added", "removed", "changed")
 # Bumped when the stored state changes shape; a state of another version starts a new baseline.
 STATE_VERSION = 1
 

@@ -152,7 +152,7 @@ class Lifecycle:
             state = states.get(catalog.name)
             if state is None or state.next_boundary_at is None or now < state.next_boundary_at:
                 continue
-            current = store.read(catalog.name)
+            current = store.read_current(catalog.name)
             if current is None or current.source != catalog.live_label or current.fetched_at is None:
                 continue
             state = expire_tombstones(state, int(now), self.policy.tombstone_days)

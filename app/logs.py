@@ -43,9 +43,13 @@ class SecretMaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if any(secret in text for secret in self._secrets):
-            for secret in self._secrets:
-                text = text.replace(secret, MASK)
-            record.msg, record.args = text, None
+            record.msg, record.args = mask_secrets(text, self._secrets), None
+        if record.exc_info and not record.exc_text:
+            # A traceback can quote a secret too (an exception's message, a local's repr): format
+            # it here, masked, so that handlers print this text instead of formatting it again.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and any(secret in record.exc_text for secret in self._secrets):
+            record.exc_text = mask_secrets(record.exc_text, self._secrets)
         return True
 
 

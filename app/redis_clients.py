@@ -87,8 +87,15 @@ class SentinelClient(redis.Redis):
 def _url_options(settings: Settings) -> dict:
     try:
         options = parse_url(settings.redis_url or "")
-    except ValueError as exc:  # the message names the option, never the URL
-        raise ConfigError(f"REDIS_URL: {exc}") from None
+    except ValueError as exc:
+        # redis-py's message can quote a piece of the URL: with a password in it, a piece of the
+        # password (an unescaped # or / cuts it short), so then only the form is named.
+        if "@" not in (settings.redis_url or ""):
+            raise ConfigError(f"REDIS_URL: {exc}") from None
+        raise ConfigError(
+            "REDIS_URL cannot be parsed: check its form (redis://user:password@host:port/db) and "
+            "percent-encode @ : / ? # % in the user name and password"
+        ) from None
     owned = SERVICE_OWNED_OPTIONS.intersection(options)
     if owned:
         raise ConfigError(

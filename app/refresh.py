@@ -197,7 +197,7 @@ class Refresher:
                 snapshots[catalog.name] = unreachable_snapshot(catalog, message, now)
             elif catalog.curated_rows is None:
                 # A hosted list is served however old; without one, say why there is none.
-                current = self.store.read(catalog.name)
+                current = self.store.read_current(catalog.name)
                 if current is None or current.source != catalog.live_label:
                     snapshots[catalog.name] = unreachable_snapshot(catalog, message, now)
         return snapshots

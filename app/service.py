@@ -62,13 +62,18 @@ class CatalogService:
         cached = self._all_embeddings
         if cached is not None and cached[0] == key:
             return cached[1]
-        models, sources = [], {}
+        models: list[dict] = []
+        removed: list[dict] = []
+        sources = {}
         for catalog, snapshot in parts:
             segment = catalog.segment
             data = snapshot.data
             models += [{**row, "source": segment} for row in data["models"]]
+            # Tombstones too, for include_removed=true, as each part's own answer lists them.
+            removed += [{**row, "source": segment} for row in snapshot.removed_rows]
+            # What each part serves whole (`total` of the answer counts the rows sent).
             sources[segment] = {key: data[key] for key in ("source", "total", "error") if key in data}
-        combined = Snapshot.from_data({"models": models, "sources": sources, "total": len(models)})
+        combined = Snapshot.from_data({"models": models, "sources": sources, "total": len(models)}, removed=removed)
         self._all_embeddings = (key, combined)
         return combined
 

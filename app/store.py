@@ -1,6 +1,6 @@
 """The snapshot store: a process tier always, a Redis tier when REDIS_URL is set.
 
-The request path only reads; the refresher writes. Writes are fenced by a per-catalog lock,
+The request path only reads; the refresher writes. Writes are fenced by a per-source lock,
 so a refresher that lost its lock (it ran past the TTL) cannot publish over a newer run.
 Snapshots are stored by catalog name; locks, statuses and refresh requests by source name.
 """
@@ -29,7 +29,7 @@ class StoreUnavailable(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class RefreshLock:
-    """Proof that this process may refresh one catalog until `expires_at` (monotonic)."""
+    """Proof that this process may refresh one source until `expires_at` (monotonic)."""
 
     name: str
     token: str
@@ -62,6 +62,11 @@ class ProcessStore:
         """The newest snapshot of a catalog this process knows of."""
         return self._snapshots.get(name)
 
+    def read_current(self, name: str) -> Snapshot | None:
+        """The newest snapshot of a catalog, for the refresher: asks the shared tier every time
+        and raises StoreUnavailable rather than guessing from the process tier."""
+        return self._snapshots.get(name)
+
     def read_status(self, name: str) -> RefreshStatus | None:
         """The refresh status of a source, as its last run wrote it."""
         return self._statuses.get(name)
@@ -71,7 +76,7 @@ class ProcessStore:
         return {name: self._statuses.get(name) for name in names}
 
     def acquire_lock(self, name: str, ttl_seconds: float) -> RefreshLock | None:
-        """Take the refresh lock of a catalog, or None when another run holds it."""
+        """Take the refresh lock of a source, or None when another run holds it."""
         with self._mutex:
             held = self._locks.get(name)
             if held is not None and held.expires_at > time.monotonic():
@@ -227,6 +232,14 @@ class RedisStore(ProcessStore):
             return local
         self._snapshots[name] = snapshot
         return snapshot
+
+    def read_current(self, name: str) -> Snapshot | None:
+        try:
+            fields = self._patient.hgetall(self._key("snapshot", name))
+        except redis.RedisError as exc:
+            self.on_shared_error("read")
+            raise StoreUnavailable(_redis_problem(exc)) from None
+        return _snapshot_from_fields(fields) if fields else None  # type: ignore[arg-type]  # bytes
 
     def read_status(self, name: str) -> RefreshStatus | None:
         try:

@@ -62,7 +62,7 @@ NOT_MODIFIED = "service, If-None-Match (304)"
 GZIP = "service, Accept-Encoding: gzip"
 FILTERED = "service, filtered, repeated"
 HANGING = "service, upstream hanging"
-# Issue 12's goals: req/s of each target at least this many times A's, medians of one run.
+# The goals: req/s of each target at least this many times A's, medians of one run.
 GOALS = {SERVICE: 0.9, NOT_MODIFIED: 1.2, FILTERED: 0.8}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from harness.fake_upstream import fixture_bytes
 from tests.support.secrets import OLLAMA_BASE, OR_BASE
 
@@ -71,3 +73,24 @@ def test_all_embeddings_follows_a_new_snapshot(requests_mock, keyed_app, auth_he
 def test_aggregates_need_a_token(client):
     assert client.get("/api/models").status_code == 401
     assert client.get("/api/models/embeddings").status_code == 401
+
+
+def test_all_embeddings_lists_removed_models_under_include_removed(requests_mock, keyed_app, auth_headers):
+    tags = json.loads(fixture_bytes("ollama/tags_2.json"))
+    requests_mock.get(f"{OLLAMA_BASE}/api/tags", text=json.dumps(tags))
+    requests_mock.post(f"{OLLAMA_BASE}/api/show", status_code=404)  # names and families decide
+    refresher = keyed_app.extensions["catalog_service"].refresher
+    assert refresher.run("ollama").outcome == "published"
+    client = keyed_app.test_client()
+    before = client.get("/api/models/ollama/embeddings", headers=auth_headers).get_json()["data"]["models"]
+    gone = before[0]["id"]
+    tags["models"] = [entry for entry in tags["models"] if entry["name"] != gone]
+    requests_mock.get(f"{OLLAMA_BASE}/api/tags", text=json.dumps(tags))
+    assert refresher.run("ollama", force=True).outcome == "published"
+    own = client.get("/api/models/ollama/embeddings?include_removed=true", headers=auth_headers).get_json()["data"]
+    combined = client.get("/api/models/embeddings?include_removed=true", headers=auth_headers).get_json()["data"]
+    removed = [row for row in combined["models"] if row.get("removed_at")]
+    assert [row["id"] for row in removed] == [gone] == [row["id"] for row in own["models"] if row.get("removed_at")]
+    assert removed[0]["source"] == "ollama"
+    plain = client.get("/api/models/embeddings", headers=auth_headers).get_json()["data"]
+    assert gone not in {row["id"] for row in plain["models"] if row["source"] == "ollama"}

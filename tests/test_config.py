@@ -180,7 +180,9 @@ def test_redis_passwords_are_secrets_and_stay_out_of_repr_and_errors():
         ("redis://app:hunter2@r:6379/0?no_such_option=1", "no_such_option"),
         ("rediss://app:hunter2@r:6379/0?ssl_cert_reqs=sometimes", "Invalid SSL Certificate Requirements"),
         ("redis://app:hunter2@r:6379/0?socket_timeout=30", "socket_timeout: the service sets timeouts"),
-        ("redis://app:hunter2@r:6379/zero?db=x", "Invalid value for 'db'"),
+        ("redis://r:6379/zero?db=x", "Invalid value for 'db'"),
+        ("redis://app:hunter2@r:6379/zero?db=x", "percent-encode"),
+        ("redis://app:s3cr#et@r:6379/0", "percent-encode"),
     ],
 )
 def test_redis_url_options_redis_py_cannot_use_stop_start_up(make_settings, url, message):

@@ -1,4 +1,4 @@
-"""The example rows of the API contract (spec/models-endpoints.txt) are served as it shows them.
+"""The example rows of the API contract (the frontend's; the README's "The endpoints") are served as it shows them.
 
 The contract shows two LLM rows as live OpenRouter data (source "api": whatever OpenRouter
 says is served), two embedding rows as curated data, and one Ollama row as live data. The

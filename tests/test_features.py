@@ -160,6 +160,7 @@ def test_filters_on_curated_and_ollama_lists(client, auth_headers, live_app):
         ("min_context=-5", "min_context"),
         ("min_context=lots", "min_context"),
         ("min_context=1.5", "min_context"),
+        ("min_context=" + "9" * 5000, "min_context"),
         ("free=yes", "free"),
         ("free=TRUE", "free"),
         ("min_context=1&min_context=abc", "min_context"),

@@ -8,6 +8,7 @@ a bad answer and a server that goes away.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -326,3 +327,20 @@ def test_servers_from_sources_file_with_a_key_from_the_environment(servers, tmp_
     assert service_of(app).refresher.run("studio").outcome == "published"
     assert served(app, "/api/models/studio", auth_headers)["total"] == 3
     assert studio.calls[0].headers["Authorization"] == f"Bearer {LOCAL_SERVER_KEY}"
+
+
+def test_an_embedding_model_found_by_its_alias_carries_the_tables_model_key(servers, make_settings, auth_headers):
+    # An OpenAI-compatible server naming the model as Ollama does: found in the sourced table by
+    # that name, so the row carries the weights' model_key and the compatibility check knows it.
+    server = servers()
+    listing = {"object": "list", "data": [{"id": "nomic-embed-text:latest", "object": "model", "owned_by": "library"}]}
+    server.set("/v1/models", json.dumps(listing).encode())
+    app = app_with(make_settings, local("box", "openai_compatible", server))
+    assert service_of(app).refresher.run("box").outcome == "published"
+    (row,) = served(app, "/api/models/box/embeddings", auth_headers)["models"]
+    assert (row["model_key"], row["dimensions"]) == ("nomic-ai/nomic-embed-text-v1.5", 768)
+    verdict = app.test_client().get(
+        "/api/models/embeddings/compatibility?current=box:nomic-embed-text:latest&candidate=box:nomic-embed-text:latest",
+        headers=auth_headers,
+    )
+    assert verdict.status_code == 200 and verdict.get_json()["data"]["compatible"] is True

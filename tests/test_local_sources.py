@@ -121,6 +121,7 @@ def test_lmstudio_v1_native_rows(table):
     assert embedding.rows == [{
         "id": "text-embedding-nomic-embed-text-v1.5", "name": "Nomic Embed Text v1.5", "provider": "Nomic AI",
         "dimensions": 768, "context": 2048, "is_free": True, "loaded": False, "quantization": "Q4_K_M",
+        "model_key": "nomic-ai/nomic-embed-text-v1.5", "supported_dimensions": [64, 128, 256, 512, 768],
     }]  # fmt: skip
 
 
@@ -169,6 +170,7 @@ def test_lmstudio_openai_list_has_ids_only(table):
     assert embedding.rows == [{
         "id": "text-embedding-nomic-embed-text-v1.5", "name": "text-embedding-nomic-embed-text-v1.5",
         "provider": None, "dimensions": 768, "context": None, "is_free": True,
+        "model_key": "nomic-ai/nomic-embed-text-v1.5", "supported_dimensions": [64, 128, 256, 512, 768],
     }]  # fmt: skip
 
 
@@ -202,6 +204,7 @@ def test_vllm_embedding_model_by_root_and_adapter_context(table):
     chat, embedding = rows_of(read_vllm, document, table)
     assert embedding.rows == [{
         "id": "embedder", "name": "embedder", "provider": "BAAI", "dimensions": 1024, "context": 8192, "is_free": True,
+        "model_key": "BAAI/bge-m3",  # found by its root; the maker documents one size only
     }]  # fmt: skip
     rows = by_id(chat.rows)
     assert rows["my-lora"]["context"] == 32768 and rows["base"]["provider"] == "Qwen"
@@ -243,6 +246,7 @@ def test_llamacpp_embedding_models_by_what_the_server_says(table):
     assert chat.rows == [] and embedding.rows == [{
         "id": "/models/nomic-embed-text-v1.5.Q8_0.gguf", "name": "/models/nomic-embed-text-v1.5.Q8_0.gguf",
         "provider": None, "dimensions": 768, "context": 2048, "is_free": True, "loaded": True,
+        "model_key": "nomic-ai/nomic-embed-text-v1.5", "supported_dimensions": [64, 128, 256, 512, 768],
     }]  # fmt: skip
     router = {"object": "list", "data": [
         {"id": "ggml-org/Qwen3-Embedding-0.6B-GGUF:Q8_0", "owned_by": "llamacpp",
@@ -268,7 +272,7 @@ def test_llamacpp_embedding_models_by_what_the_server_says(table):
     assert rows["ggml-org/Qwen3-Embedding-0.6B-GGUF:Q8_0"] == {
         "id": "ggml-org/Qwen3-Embedding-0.6B-GGUF:Q8_0", "name": "ggml-org/Qwen3-Embedding-0.6B-GGUF:Q8_0",
         "provider": "Ggml Org", "dimensions": 1024, "context": 8192, "is_free": True, "loaded": False,
-        "quantization": "Q8_0",
+        "quantization": "Q8_0", "model_key": "Qwen/Qwen3-Embedding-0.6B", "supported_dimensions": [32, 1024],
     }  # fmt: skip
     assert rows["preset-embedder"]["context"] == 512
     assert rows["preset-embedder"]["dimensions"] is None and rows["preset-embedder"]["loaded"] is False

@@ -32,6 +32,7 @@ from .rows import (
     InvalidDocument,
     Normalised,
     deduplicated,
+    embedding_facts,
     maker_name,
     positive_int,
     text,
@@ -202,7 +203,8 @@ def local_rows(
             chat.append(chat_row(model))
         elif role == EMBEDDING:
             dimensions = model.dimensions or (known.dimensions if known is not None else None)
-            embedding.append(embedding_row(model, dimensions))
+            # The facts of the entry found by id or alias: the refresher's by-id lookup may miss it.
+            embedding.append({**embedding_row(model, dimensions), **embedding_facts(known)})
     return deduplicated(chat, skipped), deduplicated(embedding, 0)
 
 
