@@ -42,7 +42,8 @@ def load_curated(directory: Path) -> CuratedCatalog:
     )
 
 
-def _load(path: Path, check_entry) -> list[dict]:
+def read_models_list(path: Path) -> list:
+    """The non-empty 'models' list of a curated YAML file; CuratedDataError naming the file otherwise."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -53,9 +54,12 @@ def _load(path: Path, check_entry) -> list[dict]:
         raise CuratedDataError(f"{path}: must be a mapping with a 'models' list")
     if not document["models"]:
         raise CuratedDataError(f"{path}: the 'models' list is empty")
+    return document["models"]
 
+
+def _load(path: Path, check_entry) -> list[dict]:
     rows, seen = [], set()
-    for index, entry in enumerate(document["models"], start=1):
+    for index, entry in enumerate(read_models_list(path), start=1):
         label = _entry_label(index, entry)
         try:
             row = check_entry(entry)

@@ -10,9 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
-from .curated import CuratedDataError
+from .curated import CuratedDataError, read_models_list
 
 EMBEDDING_MODELS_FILE = "embedding_models.yaml"
 
@@ -123,19 +121,8 @@ class EmbeddingModels:
 def load_embedding_models(directory: Path) -> EmbeddingModels:
     """Read and check the table; raise CuratedDataError naming the file and the entry."""
     path = directory / EMBEDDING_MODELS_FILE
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CuratedDataError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise CuratedDataError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("models"), list):
-        raise CuratedDataError(f"{path}: must be a mapping with a 'models' list")
-    if not document["models"]:
-        raise CuratedDataError(f"{path}: the 'models' list is empty")
-
     builder = _IndexBuilder()
-    for number, entry in enumerate(document["models"], start=1):
+    for number, entry in enumerate(read_models_list(path), start=1):
         label = _entry_label(number, entry)
         try:
             builder.add(_check_entry(entry))
@@ -356,11 +343,3 @@ def _entry_label(number: int, entry: Any) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("key"), str):
         return f"entry {number} ({entry['key']})"
     return f"entry {number}"
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or "syntax error"
-    if mark is not None:
-        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return problem

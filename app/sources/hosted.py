@@ -13,6 +13,7 @@ from typing import Any
 
 from config import Settings
 
+from ..embedding_models import EmbeddingModels
 from ..status import RefreshStatus
 from .base import CatalogSpec, Fetched, RejectedCatalog, Source, chat_catalog, embedding_catalog
 from .http import HttpClient, display_host
@@ -98,3 +99,22 @@ class HostedSource(Source):
             rows[f"{self.kind}_embeddings"] = embeddings.rows if embeddings else []
             skipped += embeddings.skipped if embeddings else 0
         return Fetched(rows, skipped)
+
+
+class BearerModelListSource(HostedSource):
+    """A provider whose catalog is one unpaged `GET /models` with a Bearer key, listing chat and
+    embedding models together (OpenAI's shape, which Mistral follows)."""
+
+    has_embeddings = True
+
+    def __init__(
+        self, settings: Settings, http: HttpClient, base_url: str, api_key: str, embedding_models: EmbeddingModels
+    ) -> None:
+        super().__init__(settings, http, base_url, api_key)
+        self._embedding_models = embedding_models
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def list_records(self) -> list:
+        return records_list(self.get("/models"), "data")

@@ -20,8 +20,7 @@ from config import Settings
 
 from ..embedding_models import EmbeddingModels
 from .base import Source, SourceContext
-from .hosted import HostedSource, records_list
-from .http import HttpClient
+from .hosted import BearerModelListSource
 from .rows import Normalised, deduplicated, iso_date, positive_int
 
 PROVIDER = "Mistral"
@@ -94,22 +93,11 @@ def _date(value: Any) -> str | None:
     return iso_date(value[:10]) if isinstance(value, str) else None
 
 
-class MistralSource(HostedSource):
+class MistralSource(BearerModelListSource):
     """api.mistral.ai (or MISTRAL_BASE_URL): chat and embedding models from one list call."""
 
     kind = "mistral"
     upstream = "Mistral"
-    has_embeddings = True
-
-    def __init__(self, settings: Settings, http: HttpClient, embedding_models: EmbeddingModels) -> None:
-        super().__init__(settings, http, settings.mistral_base_url, settings.mistral_api_key or "")
-        self._embedding_models = embedding_models
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"}
-
-    def list_records(self) -> list:
-        return records_list(self.get("/models"), "data")
 
     def normalise(self, records: list) -> tuple[Normalised, Normalised]:
         return normalise_mistral_models(records, self._embedding_models)
@@ -119,4 +107,8 @@ def sources(settings: Settings, context: SourceContext) -> list[Source]:
     """Mistral, when MISTRAL_API_KEY is set; nothing otherwise."""
     if not settings.mistral_api_key:
         return []
-    return [MistralSource(settings, context.http, context.embedding_models)]
+    return [
+        MistralSource(
+            settings, context.http, settings.mistral_base_url, settings.mistral_api_key, context.embedding_models
+        )
+    ]

@@ -15,8 +15,7 @@ from config import Settings
 
 from ..embedding_models import EmbeddingModels
 from .base import Source, SourceContext
-from .hosted import HostedSource, records_list
-from .http import HttpClient
+from .hosted import BearerModelListSource
 from .rows import BadRow, Normalised, deduplicated, released_at
 
 PROVIDER = "OpenAI"
@@ -86,22 +85,11 @@ def _model_id(record: Any) -> str:
     return model_id
 
 
-class OpenAISource(HostedSource):
+class OpenAISource(BearerModelListSource):
     """api.openai.com (or OPENAI_BASE_URL): chat and embedding models from one list call."""
 
     kind = "openai"
     upstream = "OpenAI"
-    has_embeddings = True
-
-    def __init__(self, settings: Settings, http: HttpClient, embedding_models: EmbeddingModels) -> None:
-        super().__init__(settings, http, settings.openai_base_url, settings.openai_api_key or "")
-        self._embedding_models = embedding_models
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"}
-
-    def list_records(self) -> list:
-        return records_list(self.get("/models"), "data")
 
     def normalise(self, records: list) -> tuple[Normalised, Normalised]:
         return normalise_openai_models(records, self._embedding_models)
@@ -111,4 +99,8 @@ def sources(settings: Settings, context: SourceContext) -> list[Source]:
     """OpenAI, when OPENAI_API_KEY is set; nothing otherwise."""
     if not settings.openai_api_key:
         return []
-    return [OpenAISource(settings, context.http, context.embedding_models)]
+    return [
+        OpenAISource(
+            settings, context.http, settings.openai_base_url, settings.openai_api_key, context.embedding_models
+        )
+    ]
