@@ -7,8 +7,6 @@ gzip variant, and a client that has it gets 304.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import re
 from datetime import datetime
@@ -86,15 +84,4 @@ def changes_answer(store: ProcessStore, registry: Registry, args: MultiDict) -> 
         "total": len(changes),
         "history_from": iso_time(history_from) if history_from is not None else None,
     }
-    return _encoded(data)
-
-
-def _encoded(data: dict) -> Snapshot:
-    body = json.dumps({"success": True, "data": data}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Snapshot(
-        body=body,
-        etag='"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"',
-        source="changes",
-        rows=data["total"],
-        gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
-    )
+    return Snapshot.from_data(data)

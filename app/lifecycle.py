@@ -29,13 +29,14 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class LifecyclePolicy:
-    """The settings of the lifecycle, in days (HISTORY_DAYS, NEW_MODEL_DAYS, ...)."""
+    """The settings of the lifecycle, in days (HISTORY_DAYS, NEW_MODEL_DAYS, ...); their defaults
+    live in config.Settings alone."""
 
-    new_model_days: float = 14.0
-    deprecation_warning_days: float = 30.0
-    tombstone_days: float = 30.0
-    history_days: float = 90.0
-    history_max_entries: int = 10_000
+    new_model_days: float
+    deprecation_warning_days: float
+    tombstone_days: float
+    history_days: float
+    history_max_entries: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LifecyclePolicy:

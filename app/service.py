@@ -41,10 +41,13 @@ class CatalogService:
     # By catalog name: the answer while the source is disabled, and while it has no live data.
     when_disabled: Mapping[str, Snapshot]
     when_no_live_data: Mapping[str, Snapshot]
-    # The embedding-model facts (model_key, dimensions) for the compatibility check.
-    embedding_models: EmbeddingModels | None = None
     # The combined embedding answer and the ETags of the parts it was built from.
     _all_embeddings: tuple[tuple[str, ...], Snapshot] | None = None
+
+    @property
+    def embedding_models(self) -> EmbeddingModels | None:
+        """The embedding-model facts (model_key, dimensions), as the refresher applies them."""
+        return self.refresher.embedding_models
 
     def snapshot(self, name: str) -> Snapshot:
         """The answer for one catalog now; never touches an upstream."""
@@ -173,7 +176,6 @@ def build_service(settings: Settings) -> CatalogService:
         when_no_live_data=DatedAnswers(
             {name: _when_no_live_data(spec, sources[name]) for name, spec in registry.catalogs.items()}, policy
         ),
-        embedding_models=embedding_models,
     )
 
 

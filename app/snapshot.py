@@ -55,7 +55,8 @@ class Snapshot:
             body=body,
             etag=etag,
             source=data.get("source", ""),
-            rows=len(data["models"]),
+            # A catalog's rows; other answers (the change feed) count their entries in `total`.
+            rows=len(data["models"]) if "models" in data else data.get("total", 0),
             fetched_at=fetched_at,
             gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
             removed=removed_bytes,

@@ -23,7 +23,9 @@ from app.sources.rows import released_at
 
 DAY = 86_400
 T0 = 1_760_000_000  # 2025-10-09T08:53:20Z
-POLICY = LifecyclePolicy(new_model_days=14, deprecation_warning_days=30, tombstone_days=30)
+POLICY = LifecyclePolicy(
+    new_model_days=14, deprecation_warning_days=30, tombstone_days=30, history_days=90, history_max_entries=10_000
+)
 
 
 def row(model_id: str, **fields) -> dict:
